@@ -1,0 +1,30 @@
+//! Command-line interface: argument types and the `run` entry point the binary and tests share.
+//!
+//! Exit codes: 0 success; 1 a check failed (thresholds, conformance, regression);
+//! 2 usage or input error (bad scenario, unreadable file); clap's own usage errors also exit 2.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code when the command ran but its checks failed.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit code for bad input or an operational error.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Load-test and conformance toolkit for Mattermost Calls (rtcd and calls-offloader).
+#[derive(Debug, Parser)]
+#[command(name = "callsbench", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands. Each arrives with the issue that makes it work; none is listed before it does.
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {}
+}
