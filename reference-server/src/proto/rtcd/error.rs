@@ -18,9 +18,6 @@ pub enum MsgpackError {
     /// A msgpack `str` that is not UTF-8.
     #[error("msgpack string is not valid utf-8")]
     InvalidUtf8,
-    /// An integer outside the range its field allows.
-    #[error("msgpack integer {value} is out of range")]
-    IntOutOfRange { value: i128 },
 }
 
 /// Why a WebSocket frame (plugin ⇄ rtcd) is not a valid rtcd message.
