@@ -1,0 +1,17 @@
+//! Simulated participants: sans-IO state machines ([`participant`]) and what drives them.
+//!
+//! - [`participant`]: one Calls end user around a str0m `Rtc` (join, negotiate, publish, receive).
+//! - [`negotiation`]: the client side of rtcd's signalling lock.
+//! - [`publish`], [`source`]: published tracks and the media sources that feed them.
+//! - [`event`]: what participants report for measurement.
+//! - [`sim`]: participants and a server over an in-memory network in virtual time.
+
+pub mod event;
+#[cfg(test)]
+mod mock_sfu;
+pub mod negotiation;
+pub mod participant;
+pub mod publish;
+pub mod signal;
+pub mod sim;
+pub mod source;
