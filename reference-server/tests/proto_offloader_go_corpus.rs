@@ -2,13 +2,14 @@
 //!
 //! `fixtures/offloader_go_decode.tsv` was produced by a small Go program that decodes each input
 //! with `json.NewDecoder(..).Decode(&v)` into types shaped like upstream's `job.Config`, `job.Job`,
-//! `job.ServiceConfig` and the handlers' `map[string]string`, and records the error text or the
+//! `job.ServiceConfig`, `public.VersionInfo` and the handlers' `map[string]string` (and `job.Config`
+//! behind `http.MaxBytesReader` with a 16-byte limit), and records the error text or the
 //! re-encoded value (`json.Marshal`) plus the sorted `KEY=%v` env of `input_data`. Inputs are hand
 //! seeds plus seeded random mutations (truncations, stray tokens, bad bytes, case-folded keys).
 //! Columns: target, hex(input), OK|ERR, json-or-error, hex(env joined by '\n').
 
 use callsref::proto::offloader::gowrite::push_json_string;
-use callsref::proto::offloader::http::Credentials;
+use callsref::proto::offloader::http::{Credentials, VersionInfo};
 use callsref::proto::offloader::{
     Config, Job, ServiceConfig, decode_string_map, input_data_to_env,
 };
@@ -32,6 +33,12 @@ fn ours(target: &str, input: &[u8]) -> Result<(String, Vec<String>), String> {
                 .map(input_data_to_env)
                 .unwrap_or_default();
             (c.to_go_json(), env)
+        }),
+        // `http.MaxBytesReader(body, 16)`: the 1 MiB rule at a size the corpus can hold.
+        "config16" => Config::decode_limited(input, Some(16)).map(|c| (c.to_go_json(), Vec::new())),
+        "version" => VersionInfo::decode(input).map(|v| {
+            let body = v.to_response_body();
+            (body.trim_end().to_owned(), Vec::new())
         }),
         "job" => Job::decode(input).map(|j| (j.to_go_json(), Vec::new())),
         "init" => ServiceConfig::decode(input).map(|c| (c.to_go_json(), Vec::new())),
@@ -87,7 +94,7 @@ fn decoding_matches_go_on_corpus() {
         }
         checked += 1;
     }
-    assert!(checked > 1500, "corpus too small: {checked}");
+    assert!(checked > 1900, "corpus too small: {checked}");
     assert!(
         failures.is_empty(),
         "{} of {checked} differ:\n{}",
