@@ -51,5 +51,7 @@ mod tests {
         assert_eq!(go_to_upper("ﬁle"), "ﬁLE");
         assert_eq!(go_to_upper("ᾀ"), "ᾈ");
         assert_eq!(go_to_upper("ǆ"), "Ǆ");
+        // Expected text printed by Go 1.23.6 strings.ToUpper.
+        assert_eq!(go_to_upper("ᾲᾳᾴᾷῂῃῄῇῲῳῴῷᾈ"), "ᾲᾼᾴᾷῂῌῄῇῲῼῴῷᾈ");
     }
 }

@@ -1,0 +1,789 @@
+//! The calls-offloader wire formats held to the spec (shared/specs/offloader.md), not to our own
+//! encoder: hand-written golden bytes, one test per error string (named after the case), the order
+//! of validation, Go decoding quirks and the env conversion.
+
+use callsref::proto::offloader::error::{StatusError, check_registration};
+use callsref::proto::offloader::http::{
+    Credentials, UnregisterRequest, VersionInfo, error_envelope, login_success_body,
+    register_success_body,
+};
+use callsref::proto::offloader::{
+    AnyValue, ApiError, AuthError, Config, ConfigError, DecodeError, InputData, Job, JobType,
+    LoginError, RegisterError, RunnerError, RunnerPolicy, ServiceConfig, ServiceConfigError,
+    UnregisterError, input_data_to_env,
+};
+
+const REC: &str = "mattermost/calls-recorder:v0.8.13";
+const TR: &str = "mattermost/calls-transcriber:v0.7.2";
+
+fn policy() -> RunnerPolicy {
+    RunnerPolicy::new("mattermost")
+}
+
+fn config(job_type: &str, max: i64, runner: &str) -> Config {
+    Config {
+        job_type: job_type.into(),
+        max_duration_sec: max,
+        runner: runner.into(),
+        input_data: None,
+    }
+}
+
+/// The message a `POST /jobs` with this config gets (validation only).
+fn create_err(c: &Config) -> String {
+    ApiError::from(policy().check_config(c).unwrap_err()).to_string()
+}
+
+fn runner_err(runner: &str) -> String {
+    create_err(&config("recording", 60, runner))
+}
+
+fn decode_err(body: &[u8]) -> String {
+    ApiError::Decode(Config::decode(body).unwrap_err()).to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Golden bytes (§1.2, §1.3, §2.1)
+
+#[test]
+fn golden_job_response_has_go_field_order_and_trailing_newline() {
+    let mut data = InputData::new();
+    data.insert("site_url", "http://x");
+    data.insert("call_id", "abc");
+    data.insert("video_rate", 1500.0);
+    let job = Job::new(
+        Config::new(JobType::Recording, 3600, REC, data),
+        "d80ca23551da",
+        1732270000000,
+    );
+    assert_eq!(
+        job.to_response_body(),
+        "{\"type\":\"recording\",\"max_duration_sec\":3600,\"runner\":\"mattermost/calls-recorder:v0.8.13\",\
+         \"input_data\":{\"call_id\":\"abc\",\"site_url\":\"http://x\",\"video_rate\":1500},\
+         \"id\":\"d80ca23551da\",\"start_at\":1732270000000}\n"
+    );
+}
+
+#[test]
+fn golden_stopped_job_shows_stop_at_after_start_at() {
+    let mut job = Job::new(config("transcribing", 7200, TR), "0123456789ab", 5);
+    job.stop_at = 9;
+    assert_eq!(
+        job.to_go_json(),
+        r#"{"type":"transcribing","max_duration_sec":7200,"runner":"mattermost/calls-transcriber:v0.7.2","id":"0123456789ab","start_at":5,"stop_at":9}"#
+    );
+    assert!(!job.is_running());
+}
+
+#[test]
+fn golden_empty_input_and_output_data_are_omitted() {
+    let mut job = Job::new(config("recording", 1, "r"), "0123456789ab", 1);
+    job.config.input_data = Some(InputData::new());
+    job.output_data = Some(InputData::new());
+    assert_eq!(
+        job.to_go_json(),
+        r#"{"type":"recording","max_duration_sec":1,"runner":"r","id":"0123456789ab","start_at":1}"#
+    );
+}
+
+#[test]
+fn golden_input_data_echo_is_float64_and_html_escaped() {
+    let c = Config::decode(br#"{"type":"recording","input_data":{"n":3.0,"big":12345678901234567890,"e":1e21,"s":"<a&b>"}}"#)
+        .unwrap();
+    assert_eq!(
+        c.to_go_json(),
+        r#"{"type":"recording","max_duration_sec":0,"runner":"","input_data":{"big":12345678901234567000,"e":1e+21,"n":3,"s":"\u003ca\u0026b\u003e"}}"#
+    );
+}
+
+#[test]
+fn golden_error_envelope_code_is_a_string() {
+    assert_eq!(
+        error_envelope(401, "authentication failed"),
+        "{\"code\":\"401\",\"error\":\"authentication failed\"}\n"
+    );
+    assert_eq!(
+        AuthError::InvalidHeader.envelope(),
+        "{\"code\":\"401\",\"error\":\"authentication failed: invalid auth header\"}\n"
+    );
+}
+
+#[test]
+fn golden_error_envelope_escapes_quotes_and_html() {
+    let err = ApiError::from(ConfigError::Runner(RunnerError::NoMatch("<x>".into())));
+    assert_eq!(
+        err.envelope(),
+        "{\"code\":\"400\",\"error\":\"invalid Runner value: failed to validate runner \\\"\\u003cx\\u003e\\\"\"}\n"
+    );
+}
+
+#[test]
+fn golden_register_and_login_success_bodies() {
+    assert_eq!(
+        register_success_body("x"),
+        "{\"clientID\":\"x\",\"code\":\"201\"}\n"
+    );
+    assert_eq!(
+        login_success_body("tok"),
+        "{\"bearerToken\":\"tok\",\"code\":\"200\"}\n"
+    );
+}
+
+#[test]
+fn golden_version_body() {
+    let v = VersionInfo {
+        build_date: "2026-03-06".into(),
+        build_version: "v0.9.5".into(),
+        build_hash: "9ad35ec".into(),
+        go_version: "go1.23.6".into(),
+    };
+    assert_eq!(
+        v.to_response_body(),
+        "{\"buildDate\":\"2026-03-06\",\"buildVersion\":\"v0.9.5\",\"buildHash\":\"9ad35ec\",\"goVersion\":\"go1.23.6\"}\n"
+    );
+    assert_eq!(
+        serde_json::to_string(&v).unwrap(),
+        v.to_response_body().trim_end()
+    );
+}
+
+#[test]
+fn golden_client_request_bodies() {
+    assert_eq!(
+        Credentials::new("c", "k").to_request_body(),
+        "{\"authKey\":\"k\",\"clientID\":\"c\"}\n"
+    );
+    assert_eq!(
+        UnregisterRequest {
+            client_id: "c".into()
+        }
+        .to_request_body(),
+        "{\"clientID\":\"c\"}\n"
+    );
+    assert_eq!(
+        ServiceConfig::new([REC, TR]).to_request_body(),
+        format!("{{\"Runners\":[\"{REC}\",\"{TR}\"]}}\n")
+    );
+    assert_eq!(ServiceConfig::default().to_go_json(), "{\"Runners\":null}");
+    assert_eq!(
+        config("recording", 60, REC).to_request_body(),
+        format!("{{\"type\":\"recording\",\"max_duration_sec\":60,\"runner\":\"{REC}\"}}\n")
+    );
+}
+
+#[test]
+fn constants_match_upstream() {
+    use callsref::proto::offloader::*;
+    assert_eq!(MIN_SUPPORTED_RECORDER_VERSION, "0.6.0");
+    assert_eq!(MIN_SUPPORTED_TRANSCRIBER_VERSION, "0.1.0");
+    assert_eq!(RECORDING_JOB_PREFIX, "calls-recorder");
+    assert_eq!(TRANSCRIBING_JOB_PREFIX, "calls-transcriber");
+    assert_eq!(IMAGE_REGISTRY_DEFAULT, "mattermost");
+    assert_eq!(INPUT_DATA_SITE_URL_KEY, "site_url");
+    assert_eq!(REQUEST_BODY_LIMIT, 1 << 20);
+    assert_eq!(JobType::Transcribing.prefix(), "calls-transcriber");
+    assert_eq!(JobType::parse("Recording"), None);
+}
+
+// ---------------------------------------------------------------------------------------------
+// §2.2 validation: one test per message
+
+#[test]
+fn empty_type() {
+    assert_eq!(
+        create_err(&config("", 60, REC)),
+        "invalid Type value: should not be empty"
+    );
+}
+
+#[test]
+fn empty_runner() {
+    assert_eq!(
+        runner_err(""),
+        "invalid Runner value: runner should not be empty"
+    );
+}
+
+#[test]
+fn empty_registry() {
+    let err = RunnerPolicy::new("")
+        .check_config(&config("recording", 60, REC))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid Runner value: registry should not be empty"
+    );
+}
+
+#[test]
+fn runner_latest_tag() {
+    assert_eq!(
+        runner_err("mattermost/calls-recorder:latest"),
+        "invalid Runner value: failed to validate runner \"mattermost/calls-recorder:latest\""
+    );
+}
+
+#[test]
+fn runner_digest() {
+    assert_eq!(
+        runner_err("mattermost/calls-recorder@sha256:abc"),
+        "invalid Runner value: failed to validate runner \"mattermost/calls-recorder@sha256:abc\""
+    );
+}
+
+#[test]
+fn runner_other_registry() {
+    assert_eq!(
+        runner_err("evil/calls-recorder:v0.8.13"),
+        "invalid Runner value: failed to validate runner \"evil/calls-recorder:v0.8.13\""
+    );
+}
+
+#[test]
+fn runner_leading_zero_version() {
+    assert_eq!(
+        runner_err("mattermost/calls-recorder:v0.08.13"),
+        "invalid Runner value: failed to validate runner \"mattermost/calls-recorder:v0.08.13\""
+    );
+}
+
+#[test]
+fn runner_quoted_with_go_escapes() {
+    assert_eq!(
+        runner_err("a\"b\\c\n\u{0}\u{7f}é\u{2028}"),
+        "invalid Runner value: failed to validate runner \"a\\\"b\\\\c\\n\\x00\\x7fé\\u2028\""
+    );
+}
+
+#[test]
+fn recorder_below_minimum_version() {
+    assert_eq!(
+        runner_err("mattermost/calls-recorder:v0.5.9"),
+        "invalid Runner value: actual version (0.5.9) is lower than minimum supported version (0.6.0)"
+    );
+}
+
+#[test]
+fn recorder_minimum_message_quoted_by_spec() {
+    assert_eq!(
+        runner_err("mattermost/calls-recorder:v0.1.0"),
+        "invalid Runner value: actual version (0.1.0) is lower than minimum supported version (0.6.0)"
+    );
+}
+
+#[test]
+fn transcriber_below_minimum_version() {
+    assert_eq!(
+        runner_err("mattermost/calls-transcriber:v0.0.9"),
+        "invalid Runner value: actual version (0.0.9) is lower than minimum supported version (0.1.0)"
+    );
+}
+
+#[test]
+fn max_duration_zero() {
+    assert_eq!(
+        create_err(&config("recording", 0, REC)),
+        "invalid MaxDurationSec value: should be positive"
+    );
+}
+
+#[test]
+fn max_duration_negative() {
+    assert_eq!(
+        create_err(&config("recording", -1, REC)),
+        "invalid MaxDurationSec value: should be positive"
+    );
+}
+
+#[test]
+fn unknown_type_is_go_quoted() {
+    assert_eq!(
+        create_err(&config("live\tcaptions", 60, REC)),
+        "invalid Type value: \"live\\tcaptions\""
+    );
+}
+
+#[test]
+fn accepted_runners_matrix() {
+    let p = policy();
+    for ok in [
+        "mattermost/calls-recorder:v0.6.0",
+        "mattermost/calls-recorder:v0.8.13",
+        "mattermost/calls-recorder:v1.0.0-dev",
+        "mattermost/calls-recorder:v0.8.13-dev29",
+        "mattermost/calls-transcriber:v0.1.0",
+        "mattermost/calls-transcriber:v10.20.30",
+    ] {
+        assert_eq!(p.check_runner(ok), Ok(()), "{ok}");
+    }
+    for bad in [
+        "mattermost/calls-recorder:v0.8.13-rc1",
+        "mattermost/calls-recorder:0.8.13",
+        "mattermost/calls-offloader:v0.9.5",
+    ] {
+        assert_eq!(
+            p.check_runner(bad),
+            Err(RunnerError::NoMatch(bad.into())),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn type_and_runner_mismatch_is_accepted() {
+    assert_eq!(
+        policy().check_config(&config("recording", 60, TR)),
+        Ok(JobType::Recording)
+    );
+}
+
+#[test]
+fn dev_or_test_mode_skips_runner_checks_only() {
+    let p = policy().with_dev_or_test_mode(true);
+    assert_eq!(
+        p.check_config(&config("recording", 60, "anything")),
+        Ok(JobType::Recording)
+    );
+    assert_eq!(
+        p.check_config(&config("recording", 0, "")),
+        Err(ConfigError::NonPositiveDuration)
+    );
+}
+
+// Order (§2.2): the first fault in the order empty type, runner, duration, unknown type wins.
+
+#[test]
+fn order_empty_type_before_bad_runner_and_duration() {
+    assert_eq!(
+        create_err(&config("", 0, "bad")),
+        "invalid Type value: should not be empty"
+    );
+}
+
+#[test]
+fn order_runner_before_duration_and_unknown_type() {
+    assert_eq!(
+        create_err(&config("bogus", 0, "")),
+        "invalid Runner value: runner should not be empty"
+    );
+}
+
+#[test]
+fn order_duration_before_unknown_type() {
+    assert_eq!(
+        create_err(&config("bogus", 0, REC)),
+        "invalid MaxDurationSec value: should be positive"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// §2.6 /jobs/init
+
+fn init_err(body: &[u8], registry: &str, dev: bool) -> String {
+    let cfg = ServiceConfig::decode(body).unwrap();
+    let err = RunnerPolicy::new(registry)
+        .with_dev_or_test_mode(dev)
+        .check_service_config(&cfg)
+        .unwrap_err();
+    ApiError::from(err).to_string()
+}
+
+#[test]
+fn init_empty_runners() {
+    assert_eq!(
+        init_err(b"{}", "mattermost", false),
+        "invalid job service config: invalid empty Runners"
+    );
+    assert_eq!(
+        init_err(br#"{"Runners":[]}"#, "mattermost", false),
+        "invalid job service config: invalid empty Runners"
+    );
+}
+
+#[test]
+fn init_bad_runner_not_prefixed_with_runner_value() {
+    assert_eq!(
+        init_err(br#"{"Runners":["x"]}"#, "mattermost", false),
+        "invalid job service config: failed to validate runner \"x\""
+    );
+}
+
+#[test]
+fn init_empty_registry_even_in_dev_mode() {
+    assert_eq!(
+        init_err(br#"{"Runners":["x"]}"#, "", true),
+        "invalid job service config: registry should not be empty"
+    );
+}
+
+#[test]
+fn init_second_runner_checked_in_order() {
+    let body = format!(r#"{{"runners":["{REC}","mattermost/calls-transcriber:v0.0.1","x"]}}"#);
+    assert_eq!(
+        init_err(body.as_bytes(), "mattermost", false),
+        "invalid job service config: actual version (0.0.1) is lower than minimum supported version (0.1.0)"
+    );
+}
+
+#[test]
+fn init_accepts_lower_case_key_and_valid_runners() {
+    let cfg =
+        ServiceConfig::decode(format!(r#"{{"runners":["{REC}","{TR}"]}}"#).as_bytes()).unwrap();
+    assert_eq!(policy().check_service_config(&cfg), Ok(()));
+    assert!(matches!(
+        ServiceConfigError::EmptyRunners.to_string().as_str(),
+        "invalid empty Runners"
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
+// §1.4–1.7 auth, register, unregister, login; §2.3–2.7 job API errors: one test per message
+
+macro_rules! message_tests {
+    ($($name:ident: $err:expr => $status:expr, $text:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            let err = $err;
+            assert_eq!(err.to_string(), $text);
+            assert_eq!(err.status(), $status);
+        }
+    )*};
+}
+
+message_tests! {
+    auth_invalid_auth_header: AuthError::InvalidHeader => 401, "authentication failed: invalid auth header";
+    auth_empty_client_id: AuthError::EmptyClientId => 401, "authentication failed: unauthorized";
+    auth_self_registration_failed: AuthError::SelfRegistrationFailed => 401, "unauthorized";
+    auth_failed: AuthError::Failed => 401, "authentication failed";
+    auth_token_invalid: AuthError::TokenInvalid => 401, "authentication failed: token is invalid";
+    auth_session_expired: AuthError::SessionExpired => 401, "authentication failed: session is expired";
+    register_key_not_long_enough: RegisterError::KeyTooShort => 400, "registration failed: key not long enough";
+    register_empty_client_id: RegisterError::EmptyClientId => 400, "registration failed: error: empty key";
+    register_already_registered: RegisterError::AlreadyRegistered => 400, "registration failed: already registered";
+    register_key_too_long: RegisterError::KeyTooLong => 400, "registration failed: bcrypt: password length exceeds 72 bytes";
+    register_client_id_too_long: RegisterError::ClientIdTooLong => 400, "registration failed: failed to set key: error: key too large";
+    register_empty_body: RegisterError::Decode(Credentials::decode(b"").unwrap_err()) => 400, "EOF";
+    register_number_value: RegisterError::Decode(Credentials::decode(br#"{"clientID":1}"#).unwrap_err()) => 400,
+        "json: cannot unmarshal number into Go value of type string";
+    unregister_not_enabled: UnregisterError::NotEnabled => 403, "unregister not enabled";
+    unregister_auth: UnregisterError::Auth(AuthError::Failed) => 401, "authentication failed";
+    unregister_empty_client_id: UnregisterError::EmptyClientId => 400, "client id should not be empty";
+    unregister_other_client: UnregisterError::ClientIdMismatch => 403, "client id not valid";
+    unregister_not_found: UnregisterError::NotFound => 400, "unregister failed: error: not found";
+    unregister_empty_body: UnregisterError::Decode(UnregisterRequest::decode(b" ").unwrap_err()) => 400, "EOF";
+    login_wrong_key: LoginError::WrongKey => 400, "login failed: authentication failed";
+    login_unknown_client: LoginError::UnknownClient => 400, "login failed: authentication failed: error: not found";
+    login_empty_client_id: LoginError::EmptyClientId => 400, "login failed: authentication failed: error: empty key";
+    login_empty_body: LoginError::Decode(Credentials::decode(b"").unwrap_err()) => 400, "EOF";
+    job_not_found: ApiError::NotFound => 404, "failed to get job failed to get job: error: not found";
+    job_is_running: ApiError::Running => 400, "job is running";
+    job_max_concurrent: ApiError::MaxConcurrentJobs => 500, "failed to create recording job: max concurrent jobs reached";
+    job_create_failed: ApiError::Create("failed to pull docker image: x".into()) => 500,
+        "failed to create recording job: failed to pull docker image: x";
+    job_save_failed: ApiError::Save("failed to save to store: failed to set key: error: value too large".into()) => 500,
+        "failed to save job: failed to save to store: failed to set key: error: value too large";
+    job_delete_failed: ApiError::Delete("failed to get container: x".into()) => 500,
+        "failed to delete recording job: failed to get container: x";
+    job_logs_failed: ApiError::Logs("failed to get container logs: Error response from daemon: No such container: abc".into()) => 403,
+        "failed to get recording job logs: failed to get container logs: Error response from daemon: No such container: abc";
+    job_init_pull_failed: ApiError::Init("failed to pull docker image: x".into()) => 500,
+        "failed to update job runner: failed to pull docker image: x";
+    job_missing_id: ApiError::MissingJobId => 400, "missing job ID";
+    job_auth_passthrough: ApiError::Auth(AuthError::TokenInvalid) => 401, "authentication failed: token is invalid";
+    job_invalid_config_is_400: ApiError::from(ConfigError::EmptyType) => 400, "invalid Type value: should not be empty";
+}
+
+#[test]
+fn registration_checks_run_in_upstream_order() {
+    let key32 = "k".repeat(32);
+    let key73 = "k".repeat(73);
+    let id65 = "i".repeat(65);
+    // Key length is checked before the empty client id.
+    assert_eq!(
+        check_registration("", "short", false),
+        Err(RegisterError::KeyTooShort)
+    );
+    assert_eq!(
+        check_registration("", &key32, false),
+        Err(RegisterError::EmptyClientId)
+    );
+    assert_eq!(
+        check_registration("c", &key73, true),
+        Err(RegisterError::AlreadyRegistered)
+    );
+    assert_eq!(
+        check_registration(&id65, &key73, false),
+        Err(RegisterError::KeyTooLong)
+    );
+    assert_eq!(
+        check_registration(&id65, &key32, false),
+        Err(RegisterError::ClientIdTooLong)
+    );
+    assert_eq!(
+        check_registration(&"i".repeat(64), &"k".repeat(72), false),
+        Ok(())
+    );
+    // Lengths are bytes: 16 two-byte characters make a 32-byte key.
+    assert_eq!(check_registration("c", &"é".repeat(16), false), Ok(()));
+    assert_eq!(
+        check_registration("c", &"é".repeat(37), false),
+        Err(RegisterError::KeyTooLong)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Go decoding quirks (§1.1, §1.5, §2.2)
+
+#[test]
+fn decode_empty_body_is_eof() {
+    assert_eq!(decode_err(b""), "failed to decode request body: EOF");
+    assert_eq!(decode_err(b" \r\n\t"), "failed to decode request body: EOF");
+}
+
+#[test]
+fn decode_cut_body_is_unexpected_eof() {
+    assert_eq!(
+        decode_err(br#"{"type":"rec"#),
+        "failed to decode request body: unexpected EOF"
+    );
+}
+
+#[test]
+fn decode_string_duration() {
+    assert_eq!(
+        decode_err(br#"{"max_duration_sec":"60"}"#),
+        "failed to decode request body: json: cannot unmarshal string into Go struct field Config.max_duration_sec of type int64"
+    );
+}
+
+#[test]
+fn decode_fractional_duration() {
+    assert_eq!(
+        decode_err(br#"{"max_duration_sec":1.5}"#),
+        "failed to decode request body: json: cannot unmarshal number 1.5 into Go struct field Config.max_duration_sec of type int64"
+    );
+}
+
+#[test]
+fn decode_overflowing_duration() {
+    assert_eq!(
+        decode_err(br#"{"max_duration_sec":9223372036854775808}"#),
+        "failed to decode request body: json: cannot unmarshal number 9223372036854775808 into Go struct field Config.max_duration_sec of type int64"
+    );
+}
+
+#[test]
+fn decode_number_type() {
+    assert_eq!(
+        decode_err(br#"{"type":1}"#),
+        "failed to decode request body: json: cannot unmarshal number into Go struct field Config.type of type job.Type"
+    );
+}
+
+#[test]
+fn decode_bool_runner() {
+    assert_eq!(
+        decode_err(br#"{"runner":true}"#),
+        "failed to decode request body: json: cannot unmarshal bool into Go struct field Config.runner of type string"
+    );
+}
+
+#[test]
+fn decode_array_input_data() {
+    assert_eq!(
+        decode_err(br#"{"input_data":[]}"#),
+        "failed to decode request body: json: cannot unmarshal array into Go struct field Config.input_data of type job.InputData"
+    );
+}
+
+#[test]
+fn decode_top_level_array() {
+    assert_eq!(
+        decode_err(b"[]"),
+        "failed to decode request body: json: cannot unmarshal array into Go value of type job.Config"
+    );
+}
+
+#[test]
+fn decode_syntax_error_text() {
+    assert_eq!(
+        decode_err(br#"{"type" "x"}"#),
+        "failed to decode request body: invalid character '\"' after object key"
+    );
+    assert_eq!(
+        decode_err(b"{'type':1}"),
+        "failed to decode request body: invalid character '\\'' looking for beginning of object key string"
+    );
+    assert_eq!(
+        decode_err(br#"{"a":tru}"#),
+        "failed to decode request body: invalid character '}' in literal true (expecting 'e')"
+    );
+}
+
+#[test]
+fn decode_body_over_one_mib_is_too_large() {
+    let mut body = br#"{"type":"recording","input_data":{"pad":""#.to_vec();
+    body.resize((1 << 20) + 10, b'a');
+    body.extend_from_slice(br#""}}"#);
+    assert_eq!(
+        decode_err(&body),
+        "failed to decode request body: http: request body too large"
+    );
+    let init = ServiceConfig::decode(&body).unwrap_err();
+    assert_eq!(init, DecodeError::TooLarge);
+}
+
+#[test]
+fn decode_value_complete_within_limit_ignores_the_rest() {
+    // Go reads only as far as the first value needs; trailing megabytes are never read.
+    let mut body = br#"{"type":"recording"}"#.to_vec();
+    body.resize(3 << 20, b'x');
+    assert_eq!(Config::decode(&body).unwrap().job_type, "recording");
+}
+
+#[test]
+fn decode_syntax_error_inside_limit_wins_over_too_large() {
+    let mut body = br#"{"type":"recording",,"#.to_vec();
+    body.resize(2 << 20, b' ');
+    assert_eq!(
+        decode_err(&body),
+        "failed to decode request body: invalid character ',' looking for beginning of object key string"
+    );
+}
+
+#[test]
+fn decode_keys_are_case_insensitive() {
+    let c = Config::decode(
+        br#"{"TYPE":"recording","Max_Duration_Sec":60,"RUNNER":"r","Input_Data":{"Site_URL":"u"}}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        (c.job_type.as_str(), c.max_duration_sec, c.runner.as_str()),
+        ("recording", 60, "r")
+    );
+    // Keys INSIDE input_data are map keys: kept as sent.
+    assert_eq!(
+        c.input_data
+            .unwrap()
+            .get("Site_URL")
+            .and_then(AnyValue::as_str),
+        Some("u")
+    );
+}
+
+#[test]
+fn decode_unknown_keys_are_ignored() {
+    let c =
+        Config::decode(br#"{"status":{"deep":[1,2,{"x":null}]},"type":"recording","extra":"y"}"#)
+            .unwrap();
+    assert_eq!(c.job_type, "recording");
+}
+
+#[test]
+fn decode_trailing_bytes_are_ignored() {
+    assert_eq!(
+        Config::decode(br#"{"type":"recording"} garbage {"type":"x"}"#)
+            .unwrap()
+            .job_type,
+        "recording"
+    );
+    assert_eq!(
+        Config::decode(br#"{"type":"recording"}}}"#)
+            .unwrap()
+            .job_type,
+        "recording"
+    );
+}
+
+#[test]
+fn decode_later_syntax_error_beats_earlier_type_error() {
+    assert_eq!(
+        decode_err(br#"{"type":1,"runner":x}"#),
+        "failed to decode request body: invalid character 'x' looking for beginning of value"
+    );
+}
+
+#[test]
+fn decode_register_keys_are_case_sensitive() {
+    let c = Credentials::decode(br#"{"ClientID":"a","authKey":"k"}"#).unwrap();
+    assert_eq!((c.client_id.as_str(), c.auth_key.as_str()), ("", "k"));
+}
+
+#[test]
+fn decode_job_as_client() {
+    let j = Job::decode(b"{\"type\":\"recording\",\"max_duration_sec\":60,\"runner\":\"r\",\"id\":\"d80ca23551da\",\"start_at\":1,\"stop_at\":2}\n").unwrap();
+    assert_eq!(
+        (j.id.as_str(), j.start_at, j.stop_at),
+        ("d80ca23551da", 1, 2)
+    );
+    assert_eq!(
+        Job::decode(br#"{"start_at":"1"}"#).unwrap_err().to_string(),
+        "json: cannot unmarshal string into Go struct field Job.start_at of type int64"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// §4.2 input_data → env
+
+fn env_of(json: &str) -> Vec<String> {
+    let c = Config::decode(format!(r#"{{"input_data":{json}}}"#).as_bytes()).unwrap();
+    input_data_to_env(&c.input_data.unwrap())
+}
+
+#[test]
+fn env_spec_example() {
+    assert_eq!(
+        env_of(
+            r#"{"site_url":"http://x","video_rate":1500,"big":1000000,"flag":true,"nested":{"a":1}}"#
+        ),
+        [
+            "BIG=1e+06",
+            "FLAG=true",
+            "NESTED=map[a:1]",
+            "SITE_URL=http://x",
+            "VIDEO_RATE=1500"
+        ]
+    );
+}
+
+#[test]
+fn env_number_formatting() {
+    assert_eq!(
+        env_of(
+            r#"{"a":3.0,"b":0.5,"c":1234567,"d":999999,"e":1e21,"f":0.0001,"g":0.00001,"h":-0}"#
+        ),
+        [
+            "A=3",
+            "B=0.5",
+            "C=1.234567e+06",
+            "D=999999",
+            "E=1e+21",
+            "F=0.0001",
+            "G=1e-05",
+            "H=-0"
+        ]
+    );
+}
+
+#[test]
+fn env_null_arrays_and_nested_maps() {
+    assert_eq!(
+        env_of(r#"{"n":null,"arr":["a",1,null,{"z":true,"b":[]}],"m":{"y":{},"x":"s p"}}"#),
+        [
+            "ARR=[a 1 <nil> map[b:[] z:true]]",
+            "M=map[x:s p y:map[]]",
+            "N=<nil>"
+        ]
+    );
+}
+
+#[test]
+fn env_keys_upper_cased_values_unsanitised() {
+    assert_eq!(
+        env_of(r#"{"dev_mode":"true","transcribe_api_options":"{\"AZURE_SPEECH_KEY\":\"k\"}"}"#),
+        [
+            "DEV_MODE=true",
+            "TRANSCRIBE_API_OPTIONS={\"AZURE_SPEECH_KEY\":\"k\"}"
+        ]
+    );
+}
