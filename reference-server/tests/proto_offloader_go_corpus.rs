@@ -114,3 +114,102 @@ fn credentials_read_the_map_keys_exactly() {
     let c = Credentials::decode(br#"{"clientID":null,"authKey":"k","clientid":"x"}"#).unwrap();
     assert_eq!((c.client_id.as_str(), c.auth_key.as_str()), ("", "k"));
 }
+
+/// `fixtures/offloader_go_validate.tsv`: upstream's own `public/job` package (v0.9.5, built with Go
+/// 1.23.6) run on registries × runners (`RunnerIsValid`), configs (`Config.IsValid`) and init bodies
+/// (`ServiceConfig.IsValid`). `PANIC` marks a registry that is not a valid regex.
+/// Columns: kind, hex(registry), input, OK|ERR|PANIC, message.
+const VALIDATE: &str = include_str!("fixtures/offloader_go_validate.tsv");
+
+fn unhex_str(s: &str) -> Option<String> {
+    String::from_utf8(unhex(s)).ok()
+}
+
+#[test]
+fn validation_matches_upstream_on_corpus() {
+    use callsref::proto::offloader::{RunnerError, RunnerPolicy, ServiceConfigError};
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    // Compiling the patterns dominates in debug builds: one policy per registry.
+    let mut policies = std::collections::HashMap::new();
+    for (n, line) in VALIDATE.lines().enumerate() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let registry = unhex_str(cols[1]).unwrap();
+        let policy = policies
+            .entry(registry.clone())
+            .or_insert_with(|| RunnerPolicy::new(registry.as_str()));
+        // Rust strings cannot hold the invalid UTF-8 some Go inputs have; JSON decoding would
+        // already have replaced it, so those rows do not apply.
+        let got: Option<Result<(), String>> = match cols[0] {
+            "runner" => unhex_str(cols[2]).map(|r| {
+                policy.check_runner(&r).map_err(|e| match e {
+                    RunnerError::InvalidRegistryPattern { .. } => "PANIC".to_owned(),
+                    e => e.to_string(),
+                })
+            }),
+            "config" => {
+                let parts: Vec<&str> = cols[2].split('|').collect();
+                match (unhex_str(parts[0]), unhex_str(parts[2])) {
+                    (Some(job_type), Some(runner)) => {
+                        let c = Config {
+                            job_type,
+                            max_duration_sec: parts[1].parse().unwrap(),
+                            runner,
+                            input_data: None,
+                        };
+                        Some(policy.check_config(&c).map(|_| ()).map_err(|e| match e {
+                            callsref::proto::offloader::ConfigError::Runner(
+                                RunnerError::InvalidRegistryPattern { .. },
+                            ) => "PANIC".to_owned(),
+                            e => e.to_string(),
+                        }))
+                    }
+                    _ => None,
+                }
+            }
+            "init" => {
+                // "<count>|<hex>,<hex>,…"
+                let (count, list) = cols[2].split_once('|').unwrap();
+                let runners: Option<Vec<String>> = match count.parse::<usize>().unwrap() {
+                    0 => Some(Vec::new()),
+                    _ => list.split(',').map(unhex_str).collect(),
+                };
+                runners.map(|rs| {
+                    let c = ServiceConfig {
+                        runners: if rs.is_empty() { None } else { Some(rs) },
+                    };
+                    policy.check_service_config(&c).map_err(|e| match e {
+                        ServiceConfigError::Runner(RunnerError::InvalidRegistryPattern {
+                            ..
+                        }) => "PANIC".to_owned(),
+                        e => e.to_string(),
+                    })
+                })
+            }
+            other => panic!("unknown kind {other}"),
+        };
+        let Some(got) = got else { continue };
+        checked += 1;
+        let ok = match (cols[3], &got) {
+            ("OK", Ok(())) => true,
+            ("ERR", Err(text)) => text == cols[4],
+            ("PANIC", Err(text)) => text == "PANIC",
+            _ => false,
+        };
+        if !ok {
+            failures.push(format!("line {}: {line}\n  ours: {got:?}", n + 1));
+        }
+    }
+    assert!(checked > 1400, "corpus too small: {checked}");
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} differ:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(15)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
