@@ -130,6 +130,25 @@ fn golden_register_and_login_success_bodies() {
 }
 
 #[test]
+fn success_bodies_read_back_as_the_go_client_reads_them() {
+    use callsref::proto::offloader::http::{decode_login_response, decode_register_response};
+    assert_eq!(
+        decode_login_response(login_success_body("t0k").as_bytes()),
+        Ok("t0k".to_owned())
+    );
+    assert_eq!(
+        decode_register_response(register_success_body("c").as_bytes()),
+        Ok("c".to_owned())
+    );
+    assert_eq!(
+        decode_login_response(b"{\"code\":200}")
+            .unwrap_err()
+            .to_string(),
+        "json: cannot unmarshal number into Go value of type string"
+    );
+}
+
+#[test]
 fn golden_version_body() {
     let v = VersionInfo {
         build_date: "2026-03-06".into(),
@@ -786,4 +805,160 @@ fn env_keys_upper_cased_values_unsanitised() {
             "TRANSCRIBE_API_OPTIONS={\"AZURE_SPEECH_KEY\":\"k\"}"
         ]
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// §1.3 routing and §3 the Go client's reading of responses
+
+mod routing {
+    use callsref::proto::offloader::http::{
+        ClientError, NOT_FOUND_BODY, Route, RouteMatch, clean_path, client_error, route,
+        status_line,
+    };
+
+    #[test]
+    fn wrong_method_on_handler_routes_is_404() {
+        for (m, p) in [
+            ("POST", "/version"),
+            ("GET", "/register"),
+            ("GET", "/login"),
+            ("GET", "/unregister"),
+        ] {
+            assert_eq!(route(m, p), RouteMatch::NotFound, "{m} {p}");
+        }
+        assert_eq!(NOT_FOUND_BODY, "404 page not found\n");
+    }
+
+    #[test]
+    fn wrong_method_on_jobs_routes_is_405() {
+        assert_eq!(route("GET", "/jobs"), RouteMatch::MethodNotAllowed);
+        assert_eq!(route("GET", "/jobs/init"), RouteMatch::MethodNotAllowed);
+        assert_eq!(
+            route("POST", "/jobs/abcdef123456"),
+            RouteMatch::MethodNotAllowed
+        );
+        assert_eq!(
+            route("DELETE", "/jobs/abcdef123456/logs"),
+            RouteMatch::MethodNotAllowed
+        );
+    }
+
+    #[test]
+    fn job_id_pattern_and_removed_routes_are_404() {
+        assert_eq!(route("GET", "/jobs/ABCDEFGHIJKL"), RouteMatch::NotFound);
+        assert_eq!(
+            route("GET", "/jobs/abcdef12345"),
+            RouteMatch::NotFound,
+            "11 chars"
+        );
+        assert_eq!(
+            route("GET", &format!("/jobs/{}", "a".repeat(27))),
+            RouteMatch::NotFound
+        );
+        assert_eq!(
+            route("GET", "/jobs/calls-recorder-job-abc"),
+            RouteMatch::NotFound
+        );
+        assert_eq!(
+            route("POST", "/jobs/abcdef123456/stop"),
+            RouteMatch::NotFound
+        );
+        assert_eq!(route("GET", "/nope"), RouteMatch::NotFound);
+        assert_eq!(route("GET", "/version/"), RouteMatch::NotFound);
+    }
+
+    #[test]
+    fn routes_found() {
+        assert_eq!(route("GET", "/version"), RouteMatch::Found(Route::Version));
+        assert_eq!(
+            route("POST", "/register"),
+            RouteMatch::Found(Route::Register)
+        );
+        assert_eq!(
+            route("POST", "/unregister"),
+            RouteMatch::Found(Route::Unregister)
+        );
+        assert_eq!(route("POST", "/login"), RouteMatch::Found(Route::Login));
+        assert_eq!(route("POST", "/jobs"), RouteMatch::Found(Route::CreateJob));
+        assert_eq!(route("POST", "/jobs/init"), RouteMatch::Found(Route::Init));
+        let id = "d80ca23551da".to_owned();
+        assert_eq!(
+            route("GET", "/jobs/d80ca23551da"),
+            RouteMatch::Found(Route::GetJob(id.clone()))
+        );
+        assert_eq!(
+            route("DELETE", "/jobs/d80ca23551da"),
+            RouteMatch::Found(Route::DeleteJob(id.clone()))
+        );
+        assert_eq!(
+            route("GET", "/jobs/d80ca23551da/logs"),
+            RouteMatch::Found(Route::JobLogs(id))
+        );
+        let id26 = "ybndrfg8ejkmcpqxot1uwisza3";
+        assert_eq!(
+            route("GET", &format!("/jobs/{id26}")),
+            RouteMatch::Found(Route::GetJob(id26.into()))
+        );
+    }
+
+    #[test]
+    fn unclean_paths_redirect_to_the_clean_one() {
+        assert_eq!(
+            route("GET", "//version"),
+            RouteMatch::Redirect("/version".into())
+        );
+        assert_eq!(
+            route("GET", "/jobs/../version"),
+            RouteMatch::Redirect("/version".into())
+        );
+        assert_eq!(
+            route("GET", "/./jobs/"),
+            RouteMatch::Redirect("/jobs/".into())
+        );
+        assert_eq!(clean_path(""), "/");
+        assert_eq!(clean_path("/../.."), "/");
+    }
+
+    #[test]
+    fn client_maps_401_to_unauthorized_whatever_the_body() {
+        assert_eq!(
+            client_error(
+                401,
+                b"{\"code\":\"401\",\"error\":\"authentication failed\"}\n"
+            ),
+            ClientError::Unauthorized
+        );
+        assert_eq!(ClientError::Unauthorized.to_string(), "unauthorized");
+    }
+
+    #[test]
+    fn client_reports_the_envelope_error() {
+        let body = b"{\"code\":\"500\",\"error\":\"failed to create recording job: max concurrent jobs reached\"}\n";
+        assert_eq!(
+            client_error(500, body).to_string(),
+            "request failed: failed to create recording job: max concurrent jobs reached"
+        );
+    }
+
+    #[test]
+    fn client_falls_back_to_the_status_line() {
+        assert_eq!(
+            client_error(404, b"{}").to_string(),
+            "request failed with status 404 Not Found"
+        );
+        assert_eq!(status_line(500), "500 Internal Server Error");
+    }
+
+    #[test]
+    fn client_reports_undecodable_bodies() {
+        // Go's decoder stops after the number 404, so the router's text body is a type error.
+        assert_eq!(
+            client_error(404, NOT_FOUND_BODY.as_bytes()).to_string(),
+            "decoding http response failed: json: cannot unmarshal number into Go value of type map[string]interface {}"
+        );
+        assert_eq!(
+            client_error(405, b"").to_string(),
+            "decoding http response failed: EOF"
+        );
+    }
 }

@@ -156,6 +156,21 @@ impl UnregisterRequest {
     }
 }
 
+/// The bearer token of a 200 `POST /login` response, read as the Go client reads it
+/// (`map[string]string`, key `bearerToken`; `""` when absent).
+pub fn decode_login_response(body: &[u8]) -> Result<String, DecodeError> {
+    Ok(decode_string_map(body)?
+        .remove("bearerToken")
+        .unwrap_or_default())
+}
+
+/// The `clientID` of a 201 `POST /register` response (`""` when absent).
+pub fn decode_register_response(body: &[u8]) -> Result<String, DecodeError> {
+    Ok(decode_string_map(body)?
+        .remove("clientID")
+        .unwrap_or_default())
+}
+
 /// A route of the offloader API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {

@@ -8,6 +8,36 @@
 //! - [`http`]: routes, small bodies and envelopes, and the Go client's reading of responses;
 //! - [`env`]: `input_data` → container env with Go's `%v` formatting;
 //! - [`any`], [`goread`], [`gowrite`]: Go `any` values and Go-exact JSON/`fmt` text.
+//!
+//! A server's `POST /jobs`, after authentication:
+//!
+//! ```
+//! use callsref::proto::offloader::{error::StatusError, input_data_to_env, ApiError, Config, Job, RunnerPolicy};
+//!
+//! // Built once at startup from `jobs.image_registry` and DEV_MODE/TEST_MODE.
+//! let policy = RunnerPolicy::new("mattermost").with_dev_or_test_mode(false);
+//!
+//! let body = br#"{"type":"recording","max_duration_sec":60,"runner":"mattermost/calls-recorder:v0.8.13","input_data":{"site_url":"http://mm"}}"#;
+//! let response = Config::decode(body)
+//!     .map_err(ApiError::Decode)
+//!     .and_then(|cfg| Ok((policy.check_config(&cfg)?, cfg)))
+//!     .map(|(job_type, cfg)| {
+//!         let env = input_data_to_env(cfg.input_data.as_ref().unwrap());
+//!         assert_eq!(env, ["SITE_URL=http://mm"]);
+//!         assert_eq!(job_type.prefix(), "calls-recorder"); // volume name prefix
+//!         (200, Job::new(cfg, "d80ca23551da", 1_732_270_000_000).to_response_body())
+//!     })
+//!     .unwrap_or_else(|e| (e.status(), e.envelope()));
+//! assert_eq!(response.0, 200);
+//! assert!(response.1.ends_with("\"id\":\"d80ca23551da\",\"start_at\":1732270000000}\n"));
+//!
+//! let bad = Config::decode(b"{\"type\":\"recording\",\"max_duration_sec\":\"60\"}").map_err(ApiError::Decode).unwrap_err();
+//! assert_eq!(bad.status(), 400);
+//! assert_eq!(
+//!     bad.envelope(),
+//!     "{\"code\":\"400\",\"error\":\"failed to decode request body: json: cannot unmarshal string into Go struct field Config.max_duration_sec of type int64\"}\n"
+//! );
+//! ```
 
 pub mod any;
 pub mod decode;
