@@ -13,7 +13,8 @@
 //! - strings are unescaped as Go does: invalid UTF-8 bytes and unpaired surrogates become U+FFFD;
 //! - nesting deeper than 10 000 is a syntax error (`exceeded max depth`).
 //!
-//! The reader never recurses: containers are tracked on an explicit stack.
+//! The reader never recurses: containers are tracked on an explicit stack. (The file runs past 600
+//! lines with its tests: scanner, unescaping and the skip/`any` readers share one cursor.)
 
 use super::any::{AnyValue, Builder, Open};
 use super::gowrite::go_quote_byte;
