@@ -95,6 +95,12 @@ impl RunnerPolicy {
         &self.registry
     }
 
+    /// Why the registry does not make a valid runner pattern, if it does not. Upstream only finds
+    /// out per request (and panics); a server can refuse such a config at startup instead.
+    pub fn registry_pattern_error(&self) -> Option<&str> {
+        self.patterns.as_ref().err().map(String::as_str)
+    }
+
     /// `RunnerIsValid(runner, registry)`.
     pub fn check_runner(&self, runner: &str) -> Result<(), RunnerError> {
         if self.skip_runner_checks {
@@ -255,6 +261,12 @@ mod tests {
     #[test]
     fn invalid_registry_regex_is_typed() {
         let p = RunnerPolicy::new("mm(");
+        assert!(p.registry_pattern_error().is_some());
+        assert!(
+            RunnerPolicy::new("mattermost")
+                .registry_pattern_error()
+                .is_none()
+        );
         assert!(matches!(
             p.check_runner("mm(/calls-recorder:v0.8.13"),
             Err(RunnerError::InvalidRegistryPattern { .. })
