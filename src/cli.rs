@@ -22,9 +22,14 @@ pub struct Cli {
 
 /// The subcommands. Each arrives with the issue that makes it work; none is listed before it does.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Validate scenario files without running them; optionally print the expanded plan.
+    Check(crate::scenario::check::CheckArgs),
+}
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    match cli.command {
+        Command::Check(args) => crate::scenario::check::run(args),
+    }
 }
