@@ -27,8 +27,9 @@ pub const MAX_SESSIONS: u64 = 1_000_000;
 
 /// Default media folder, relative to the scenario file.
 pub const DEFAULT_MEDIA_DIR: &str = "media";
-/// Default speech sample(s) in the media folder (the 2024-era 97 kbps-on-the-wire speech).
-pub const DEFAULT_SPEECH: &str = "speech-97.ogg";
+/// Default speech samples in the media folder: two different recordings, both 97 kbps on the wire
+/// like the 2024 benchmark's speech sample, so the two speakers of a call send different audio.
+pub const DEFAULT_SPEECH: [&str; 2] = ["speech-97.ogg", "conversation.ogg"];
 /// Default screen sample without simulcast (1.6 Mbps VP8).
 pub const DEFAULT_SCREEN: &str = "screen.ivf";
 /// Default simulcast `l` layer.
@@ -45,12 +46,37 @@ pub const DEFAULT_STEADY: &str = "1m";
 
 type S<T> = Spanned<T>;
 
+/// A TOML integer whose type error says "an integer" rather than Rust's "i64".
+#[derive(Debug, Clone, Copy)]
+struct Int(i64);
+
+impl<'de> Deserialize<'de> for Int {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Int, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Int;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Int, E> {
+                Ok(Int(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Int, E> {
+                i64::try_from(v)
+                    .map(Int)
+                    .map_err(|_| E::custom("integer out of range"))
+            }
+        }
+        deserializer.deserialize_i64(Visitor)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScenario {
     name: Option<S<String>>,
     description: Option<String>,
-    seed: Option<S<i64>>,
+    seed: Option<S<Int>>,
     phases: Option<RawPhases>,
     calls: S<Vec<S<RawGroup>>>,
     media: Option<RawMedia>,
@@ -93,13 +119,13 @@ enum JoinOrderRaw {
 #[serde(deny_unknown_fields)]
 struct RawGroup {
     name: Option<String>,
-    count: Option<S<i64>>,
-    participants: S<i64>,
-    unmuted: Option<S<i64>>,
-    video: Option<S<i64>>,
-    screen_sharing: Option<S<i64>>,
+    count: Option<S<Int>>,
+    participants: S<Int>,
+    unmuted: Option<S<Int>>,
+    video: Option<S<Int>>,
+    screen_sharing: Option<S<Int>>,
     simulcast: Option<bool>,
-    recordings: Option<S<i64>>,
+    recordings: Option<S<Int>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,7 +145,7 @@ struct RawChurn {
     action: S<ChurnActionRaw>,
     at: Option<S<Vec<S<String>>>>,
     rate: Option<S<String>>,
-    targets: Option<S<i64>>,
+    targets: Option<S<Int>>,
     off_for: S<String>,
 }
 
@@ -200,12 +226,12 @@ fn convert(
         ),
     };
     let seed = match &raw.seed {
-        Some(seed) => u64::try_from(*seed.get_ref()).map_err(|_| {
+        Some(seed) => u64::try_from(seed.get_ref().0).map_err(|_| {
             src.error_at_key(
                 seed.span(),
                 format!(
                     "expected a non-negative integer seed, found {}",
-                    seed.get_ref()
+                    seed.get_ref().0
                 ),
             )
         })?,
@@ -243,8 +269,8 @@ fn convert(
 }
 
 /// Reads an integer key in `min..=u32::MAX`.
-fn count(src: Source<'_>, value: &S<i64>, key: &str, min: u32) -> Result<u32, ScenarioError> {
-    let v = *value.get_ref();
+fn count(src: Source<'_>, value: &S<Int>, key: &str, min: u32) -> Result<u32, ScenarioError> {
+    let v = value.get_ref().0;
     u32::try_from(v).ok().filter(|v| *v >= min).ok_or_else(|| {
         src.error_at_key(
             value.span(),
@@ -257,7 +283,7 @@ fn count(src: Source<'_>, value: &S<i64>, key: &str, min: u32) -> Result<u32, Sc
 }
 
 /// Reads an integer key in `1..=u32::MAX`.
-fn positive(src: Source<'_>, value: &S<i64>, key: &str) -> Result<NonZeroU32, ScenarioError> {
+fn positive(src: Source<'_>, value: &S<Int>, key: &str) -> Result<NonZeroU32, ScenarioError> {
     let v = count(src, value, key, 1)?;
     // `count` with a minimum of 1 never returns 0; fall back to the same error anyway.
     NonZeroU32::new(v)
@@ -266,7 +292,7 @@ fn positive(src: Source<'_>, value: &S<i64>, key: &str) -> Result<NonZeroU32, Sc
 
 fn optional_count(
     src: Source<'_>,
-    value: Option<&S<i64>>,
+    value: Option<&S<Int>>,
     key: &str,
     default: u32,
 ) -> Result<u32, ScenarioError> {
@@ -504,22 +530,17 @@ fn media(
                     src,
                     &dir,
                     Some(f),
-                    DEFAULT_SPEECH,
+                    "",
                     speech_need.clone(),
                     check,
                     "speech",
                 )
             })
             .collect::<Result<Vec<_>, _>>()?,
-        None => vec![media_file(
-            src,
-            &dir,
-            None,
-            DEFAULT_SPEECH,
-            speech_need,
-            check,
-            "speech",
-        )?],
+        None => DEFAULT_SPEECH
+            .iter()
+            .map(|name| media_file(src, &dir, None, name, speech_need.clone(), check, "speech"))
+            .collect::<Result<Vec<_>, _>>()?,
     };
     let m = |f: fn(&RawMedia) -> Option<&S<String>>| raw.and_then(f);
     Ok(Media {

@@ -37,6 +37,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
+        let unit = unit.trim();
         let nanos_per_unit: u128 = match unit {
             "h" => 3_600_000_000_000,
             "m" => 60_000_000_000,
