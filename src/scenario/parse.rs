@@ -525,17 +525,7 @@ fn media(
         Some(list) => list
             .get_ref()
             .iter()
-            .map(|f| {
-                media_file(
-                    src,
-                    &dir,
-                    Some(f),
-                    "",
-                    speech_need.clone(),
-                    check,
-                    "speech",
-                )
-            })
+            .map(|f| media_file(src, &dir, Some(f), "", speech_need.clone(), check, "speech"))
             .collect::<Result<Vec<_>, _>>()?,
         None => DEFAULT_SPEECH
             .iter()

@@ -169,7 +169,10 @@ mod tests {
     fn derivation_is_pinned() {
         // Pinned so that a change of hash or layout (which would change every plan) is noticed.
         assert_eq!(derive(1, "pin", &[1, 2, 3]), 10_471_625_991_035_146_819);
-        assert_eq!(Id::derive(42, "call", &[0]).as_str(), "m88341fh14dzuxq9j3bd4r8cxy");
+        assert_eq!(
+            Id::derive(42, "call", &[0]).as_str(),
+            "m88341fh14dzuxq9j3bd4r8cxy"
+        );
         assert_ne!(derive(1, "ab", &[]), derive(1, "a", &[u64::from(b'b')]));
     }
 
