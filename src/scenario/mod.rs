@@ -22,6 +22,7 @@ pub mod model;
 pub mod parse;
 pub mod plan;
 pub mod ramp;
+mod schema;
 pub mod seed;
 pub mod shard;
 pub mod summary;

@@ -10,15 +10,16 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
-use toml::Spanned;
-
 use super::error::{ScenarioError, Source};
 use super::model::{
     CallGroup, Churn, ChurnAction, ChurnTimes, Direction, Impairment, JoinOrder, Media, Phases,
     Scenario,
 };
 use super::ramp::{Ramp, Step};
+use super::schema::{
+    ChurnActionRaw, DirectionRaw, Int, JoinOrderRaw, RawChurn, RawGroup, RawImpairment, RawMedia,
+    RawPhases, RawScenario, RawStep, S,
+};
 use super::threshold::Threshold;
 use super::units::{Percent, parse_duration, parse_percent, parse_rate};
 
@@ -43,139 +44,6 @@ pub const DEFAULT_CAMERA: &str = "camera.ivf";
 pub const DEFAULT_JOIN: &str = "30s";
 /// Default steady (measurement) window.
 pub const DEFAULT_STEADY: &str = "1m";
-
-type S<T> = Spanned<T>;
-
-/// A TOML integer whose type error says "an integer" rather than Rust's "i64".
-#[derive(Debug, Clone, Copy)]
-struct Int(i64);
-
-impl<'de> Deserialize<'de> for Int {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Int, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Int;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an integer")
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Int, E> {
-                Ok(Int(v))
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Int, E> {
-                i64::try_from(v)
-                    .map(Int)
-                    .map_err(|_| E::custom("integer out of range"))
-            }
-        }
-        deserializer.deserialize_i64(Visitor)
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawScenario {
-    name: Option<S<String>>,
-    description: Option<String>,
-    seed: Option<S<Int>>,
-    phases: Option<RawPhases>,
-    calls: S<Vec<S<RawGroup>>>,
-    media: Option<RawMedia>,
-    #[serde(default)]
-    churn: Vec<S<RawChurn>>,
-    #[serde(default)]
-    impairment: Vec<S<RawImpairment>>,
-    #[serde(default)]
-    thresholds: Vec<S<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawPhases {
-    join: Option<S<String>>,
-    join_steps: Option<S<Vec<RawStep>>>,
-    order: Option<JoinOrderRaw>,
-    settle: Option<S<String>>,
-    steady: Option<S<String>>,
-    leave: Option<S<String>>,
-    leave_steps: Option<S<Vec<RawStep>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawStep {
-    over: S<String>,
-    to: S<String>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum JoinOrderRaw {
-    Shuffled,
-    ByCall,
-    RoundRobin,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGroup {
-    name: Option<String>,
-    count: Option<S<Int>>,
-    participants: S<Int>,
-    unmuted: Option<S<Int>>,
-    video: Option<S<Int>>,
-    screen_sharing: Option<S<Int>>,
-    simulcast: Option<bool>,
-    recordings: Option<S<Int>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMedia {
-    dir: Option<S<String>>,
-    speech: Option<S<Vec<S<String>>>>,
-    screen: Option<S<String>>,
-    screen_low: Option<S<String>>,
-    screen_high: Option<S<String>>,
-    camera: Option<S<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawChurn {
-    action: S<ChurnActionRaw>,
-    at: Option<S<Vec<S<String>>>>,
-    rate: Option<S<String>>,
-    targets: Option<S<Int>>,
-    off_for: S<String>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum ChurnActionRaw {
-    Mute,
-    Screen,
-    Video,
-    Rejoin,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawImpairment {
-    name: S<String>,
-    share: S<String>,
-    loss: Option<S<String>>,
-    delay: Option<S<String>>,
-    jitter: Option<S<String>>,
-    direction: Option<DirectionRaw>,
-}
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum DirectionRaw {
-    Up,
-    Down,
-    Both,
-}
 
 /// Whether loading checks that the media files exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
