@@ -3,7 +3,7 @@
 //!
 //! Schema errors (unknown key, wrong type, missing key) come from the TOML deserializer with its
 //! span; everything it cannot know (unit strings, bounds between keys, media files that must exist)
-//! is checked here against the spans kept by [`Spanned`].
+//! is checked here against the spans kept by [`toml::Spanned`].
 
 use std::num::NonZeroU32;
 use std::ops::Range;

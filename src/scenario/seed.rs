@@ -3,7 +3,7 @@
 //! There is no global RNG. Every random choice of a plan is a pure function of the master seed and
 //! the stable indices of what it concerns (call index, participant index, churn index, …):
 //!
-//! * [`derive`] hashes the seed with a label and indices using SipHash-1-3 (128-bit output, keyed with
+//! * [`derive()`] hashes the seed with a label and indices using SipHash-1-3 (128-bit output, keyed with
 //!   the seed) over an explicit little-endian byte layout, so the result is the same on every
 //!   platform and in every shard.
 //! * [`Rng`] is a SplitMix64 stream started from such a derived value, for shuffles and draws.

@@ -236,15 +236,42 @@ impl fmt::Display for Limit {
 /// One pass/fail condition: the run fails (exit code 1) when a measured value breaks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct Threshold {
-    /// What is measured.
-    pub metric: Metric,
-    /// How it must compare.
-    pub comparator: Comparator,
-    /// The limit, in the metric's unit.
-    pub limit: Limit,
+    metric: Metric,
+    comparator: Comparator,
+    limit: Limit,
 }
 
 impl Threshold {
+    /// A threshold, if `limit` is in the unit `metric` is measured in.
+    pub fn new(metric: Metric, comparator: Comparator, limit: Limit) -> Option<Threshold> {
+        let unit_matches = matches!(
+            (metric.unit(), limit),
+            (Unit::Duration, Limit::Duration(_))
+                | (Unit::Percent, Limit::Percent(_))
+                | (Unit::Count, Limit::Count(_))
+        );
+        unit_matches.then_some(Threshold {
+            metric,
+            comparator,
+            limit,
+        })
+    }
+
+    /// What is measured.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// How the measured value must compare with the limit.
+    pub fn comparator(&self) -> Comparator {
+        self.comparator
+    }
+
+    /// The limit, in the metric's unit.
+    pub fn limit(&self) -> Limit {
+        self.limit
+    }
+
     /// Whether a measured value of the same unit passes. A value of another unit never passes.
     pub fn passes(&self, measured: Limit) -> bool {
         match (measured, self.limit) {
@@ -321,14 +348,15 @@ mod tests {
     #[test]
     fn thresholds_parse_into_typed_parts() {
         let t: Threshold = "join_time.p99 <= 3s".parse().unwrap();
-        assert_eq!(t.metric, Metric::JoinTime(Stat::P99));
-        assert_eq!(t.comparator, Comparator::LessOrEqual);
-        assert_eq!(t.limit, Limit::Duration(Duration::from_secs(3)));
+        assert_eq!(t.metric(), Metric::JoinTime(Stat::P99));
+        assert_eq!(t.comparator(), Comparator::LessOrEqual);
+        assert_eq!(t.limit(), Limit::Duration(Duration::from_secs(3)));
         let t: Threshold = "loss<1%".parse().unwrap();
-        assert_eq!(t.limit, Limit::Percent(parse_percent("1%").unwrap()));
+        assert_eq!(t.limit(), Limit::Percent(parse_percent("1%").unwrap()));
         assert_eq!(t.to_string(), "loss < 1%");
         let t: Threshold = "disconnects <= 0".parse().unwrap();
-        assert_eq!(t.limit, Limit::Count(0));
+        assert_eq!(t.limit(), Limit::Count(0));
+        assert!(Threshold::new(Metric::Loss, Comparator::Less, Limit::Count(1)).is_none());
     }
 
     #[test]

@@ -195,13 +195,21 @@ pub fn parse_percent(text: &str) -> Result<Percent, String> {
 /// An event rate: `count` events per `per`, e.g. `"5/s"`, `"0.5/s"`, `"30/m"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct Rate {
-    /// Events per `per`, in thousandths (so `"0.5/s"` is 500).
-    pub milli_events: u64,
-    /// The time unit the count refers to.
-    pub per: Duration,
+    milli_events: u64,
+    per: Duration,
 }
 
 impl Rate {
+    /// Events per [`Rate::per`], in thousandths (so `"0.5/s"` is 500); never zero.
+    pub fn milli_events(self) -> u64 {
+        self.milli_events
+    }
+
+    /// The time unit the count refers to (1 s, 1 min or 1 h).
+    pub fn per(self) -> Duration {
+        self.per
+    }
+
     /// Number of events in `window`, rounded to the nearest integer (halves round up).
     pub fn events_in(self, window: Duration) -> u64 {
         let numerator = u128::from(self.milli_events) * window.as_nanos();
@@ -487,7 +495,7 @@ mod tests {
     #[test]
     fn rates_parse_and_count() {
         let rate = parse_rate("0.5/s").unwrap();
-        assert_eq!(rate.milli_events, 500);
+        assert_eq!(rate.milli_events(), 500);
         assert_eq!(rate.events_in(Duration::from_secs(10)), 5);
         assert_eq!(rate.time_for(5), Duration::from_secs(10));
         assert_eq!(rate.to_string(), "0.5/s");
