@@ -403,3 +403,42 @@ fn missing_media_points_at_the_role_that_needs_it() {
     assert_eq!(err.to_string(), expected);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn media_is_checked_only_for_the_roles_present() {
+    let dir =
+        std::env::temp_dir().join(format!("callsbench-scenario-roles-{}", std::process::id()));
+    let media = dir.join("media");
+    std::fs::create_dir_all(&media).unwrap();
+    for name in ["speech-97.ogg", "conversation.ogg", "screen.ivf"] {
+        std::fs::write(media.join(name), b"").unwrap();
+    }
+    let path = dir.join("s.toml");
+    // Speech and a plain screen share: both present.
+    let plain = "[[calls]]\nparticipants = 4\nunmuted = 1\nscreen_sharing = 1\n";
+    let scenario = Scenario::from_toml(plain, &path, MediaCheck::Require).unwrap();
+    assert_eq!(scenario.media().screen(), media.join("screen.ivf"));
+    // Simulcast needs the l and h layers, which are missing: blamed on screen_sharing.
+    let simulcast = "[[calls]]\nparticipants = 4\nscreen_sharing = 1\nsimulcast = true\n";
+    let err = Scenario::from_toml(simulcast, &path, MediaCheck::Require).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:3:1: screen_low file {} does not exist",
+            path.display(),
+            media.join("screen_l.ivf").display()
+        )
+    );
+    // An explicit file that is missing is blamed on its own key.
+    let explicit = "[media]\ncamera = \"cam.ivf\"\n[[calls]]\nparticipants = 2\nvideo = 1\n";
+    let err = Scenario::from_toml(explicit, &path, MediaCheck::Require).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}:2:1: camera file {} does not exist",
+            path.display(),
+            media.join("cam.ivf").display()
+        )
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -51,7 +51,17 @@ fn load(path: &Path, media: MediaCheck) -> Scenario {
 #[test]
 fn every_shipped_scenario_parses() {
     let files = shipped();
-    assert_eq!(files.len(), 12, "smoke, ci and ten c6i rows: {files:?}");
+    let c6i = files
+        .iter()
+        .filter(|f| f.parent().unwrap().ends_with("c6i"))
+        .count();
+    assert_eq!(c6i, 10, "one file per c6i row: {files:?}");
+    for name in ["smoke.toml", "ci.toml"] {
+        assert!(
+            files.contains(&repo().join("scenarios").join(name)),
+            "{name} missing"
+        );
+    }
     for path in &files {
         let scenario = load(path, MediaCheck::Skip);
         let plan = Plan::expand(&scenario, &PlanConfig::default());

@@ -100,6 +100,22 @@ fn roles_follow_the_lt_rules() {
         assert!(call.sessions()[2..].iter().all(|s| s.roles().is_listener()));
         // Speakers of a call get different speech files (the default list has two).
         assert_ne!(call.sessions()[0].speech(), call.sessions()[1].speech());
+        let files: BTreeSet<String> = call.sessions()[..2]
+            .iter()
+            .map(|s| {
+                p.speech_file(s)
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(
+            files,
+            BTreeSet::from(["speech-97.ogg".to_owned(), "conversation.ogg".to_owned()])
+        );
+        assert_eq!(p.speech_file(&call.sessions()[2]), None);
         assert_eq!(call.sessions()[2].speech(), None);
     }
     let summary = Summary::of(&p);

@@ -401,6 +401,17 @@ impl Plan {
         self.shard.as_ref()
     }
 
+    /// The speech file a session sends while unmuted, if it is a speaker.
+    pub fn speech_file(&self, session: &Session) -> Option<&std::path::Path> {
+        let index = session.speech? as usize;
+        self.media.speech().get(index).map(|p| p.as_path())
+    }
+
+    /// The impairment group a session belongs to, if any.
+    pub fn impairment_of(&self, session: &Session) -> Option<&Impairment> {
+        self.impairments.get(session.impairment? as usize)
+    }
+
     /// All sessions, call by call.
     pub fn sessions(&self) -> impl Iterator<Item = &Session> {
         self.calls.iter().flat_map(|c| c.sessions.iter())
