@@ -1,5 +1,5 @@
-//! TOML → [`Scenario`]: the file schema (serde structs that keep spans) and its conversion into the
-//! validated model, with every error reported at the offending key as `path:line:col: message`.
+//! TOML → [`Scenario`]: conversion of the raw file schema (`schema.rs`) into the validated model,
+//! with every error reported at the offending key as `path:line:col: message`.
 //!
 //! Schema errors (unknown key, wrong type, missing key) come from the TOML deserializer with its
 //! span; everything it cannot know (unit strings, bounds between keys, media files that must exist)
@@ -40,7 +40,7 @@ pub const DEFAULT_SCREEN_HIGH: &str = "screen_h.ivf";
 /// Default camera sample.
 pub const DEFAULT_CAMERA: &str = "camera.ivf";
 
-/// Defaults of the `[phases]` table, as written in a file.
+/// Default join ramp (`lt`'s `-join-duration` default).
 pub const DEFAULT_JOIN: &str = "30s";
 /// Default steady (measurement) window.
 pub const DEFAULT_STEADY: &str = "1m";
