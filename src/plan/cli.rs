@@ -195,6 +195,30 @@ pub fn render_validation(v: &Validation) -> String {
     }
     out.push('\n');
     out.push_str(&s.render());
+    out.push_str("\ncoefficients fit to all rows (what `plan` uses):\n");
+    let mut c = TextTable::new(&[
+        ("model", Align::Left),
+        ("term", Align::Left),
+        ("coefficient", Align::Right),
+        ("unit", Align::Left),
+    ]);
+    let m = &v.full_fit;
+    for (name, lin) in [
+        ("cpu", &m.cpu),
+        ("memory", &m.memory),
+        ("bandwidth out", &m.bandwidth_out),
+        ("bandwidth in", &m.bandwidth_in),
+    ] {
+        for t in &lin.terms {
+            c.row(vec![
+                name.to_owned(),
+                t.name.to_owned(),
+                format!("{:.4e}", t.coefficient),
+                t.unit.to_owned(),
+            ]);
+        }
+    }
+    out.push_str(&c.render());
     out.push('\n');
     out
 }

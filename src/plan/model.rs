@@ -272,6 +272,8 @@ pub struct Validation {
     pub memory: ErrorSummary,
     pub bandwidth_out: ErrorSummary,
     pub bandwidth_in: ErrorSummary,
+    /// The models fit to every row: what `plan` uses.
+    pub full_fit: CapacityModel,
 }
 
 /// Fits on every row but one and predicts that one, for every row.
@@ -316,6 +318,7 @@ pub fn leave_one_out(table: &BenchmarkTable) -> Result<Validation, FitError> {
         bandwidth_out: ErrorSummary::of(&checks, |r| r.out_error_pct),
         bandwidth_in: ErrorSummary::of(&checks, |r| r.in_error_pct),
         rows: checks,
+        full_fit: CapacityModel::fit_table(table)?,
     })
 }
 

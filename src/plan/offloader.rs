@@ -330,10 +330,10 @@ pub fn plan(args: &OffloaderArgs) -> Result<OffloaderPlan, OffloaderPlanError> {
         memory += row.memory.value().0 / n * f64::from(args.recordings);
         storage += row.recording_size.value().0 * f64::from(args.recordings);
         notes.push(format!(
-            "published: {} {:?}-quality recordings on {} at {} CPU, {} memory; the docs recommend \
+            "published: {} {}-quality recordings on {} at {} CPU, {} memory; the docs recommend \
              max_concurrent_jobs = {}",
             row.concurrency,
-            quality,
+            format!("{quality:?}").to_lowercase(),
             host.name,
             row.cpu.text(),
             row.memory.text(),
@@ -358,8 +358,8 @@ pub fn plan(args: &OffloaderArgs) -> Result<OffloaderPlan, OffloaderPlanError> {
         memory += row.memory.value().0 * f64::from(args.transcriptions);
         transcription_secs = Some(call_secs / row.speed.value().0);
         notes.push(format!(
-            "transcription figures from the {:?} {}-thread row of a {} call ({} CPU, {} memory, {})",
-            args.model,
+            "transcription figures from the {} {}-thread row of a {} call ({} CPU, {} memory, {})",
+            format!("{:?}", args.model).to_lowercase(),
             args.threads,
             row.call_duration.text(),
             row.cpu.text(),
@@ -411,13 +411,13 @@ impl OffloaderPlan {
     /// The aligned text report.
     pub fn render(&self) -> String {
         let mut out = format!(
-            "plan offloader: {} recordings ({}), {} transcriptions ({:?}, {} threads)\n\
+            "plan offloader: {} recordings ({}), {} transcriptions ({}, {} threads)\n\
              demand: {:.2} busy vCPU, {:.2} GB memory, {:.1} GB/hour of recordings",
             self.recordings,
             self.quality
                 .map_or("-".to_owned(), |q| format!("{q:?}").to_lowercase()),
             self.transcriptions,
-            self.model,
+            format!("{:?}", self.model).to_lowercase(),
             self.threads,
             self.busy_vcpus,
             self.memory_gb,
