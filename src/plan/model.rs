@@ -1,9 +1,11 @@
 //! Linear resource models fit to a published table, and their leave-one-out validation.
 //!
 //! Every resource is a non-negative combination of flow counts (see `flow`):
-//! - CPU (busy vCPUs = CPU% × vCPUs): per session, per inbound stream, per forwarded audio stream and per
-//!   screen viewer. No intercept: an idle rtcd uses next to no CPU.
-//! - Memory (bytes): a base plus the same four terms.
+//! - CPU (busy vCPUs = CPU% × vCPUs): per session, per inbound stream, per forwarded audio stream, per
+//!   screen viewer, and an extra per inbound screen stream (a 1.6 Mbps screen upload is about three times
+//!   an audio stream's packet rate; without it the c7i 500×2 row with 500 sharers is mispredicted by
+//!   half). No intercept: an idle rtcd uses next to no CPU.
+//! - Memory (bytes): a base plus per session, inbound stream, forwarded audio stream and screen viewer.
 //! - Bandwidth out (bit/s): per forwarded audio stream and per screen viewer.
 //! - Bandwidth in (bit/s): per audio source, per session (RTCP and feedback every participant sends,
 //!   calls-loadtest.md §2.5) and per screen sharer.
