@@ -294,6 +294,10 @@ pub enum OffloaderPlanError {
     Empty,
     #[error("--recordings needs --quality")]
     NoQuality,
+    #[error("the recording table has no row for the {0:?} profile")]
+    NoRecordingRow(Quality),
+    #[error("unknown instance type {0:?} in an offloader table")]
+    UnknownHost(String),
     #[error(
         "no published transcription row for model {model:?} with {threads} threads (published: 1, 2 or 4 threads)"
     )]
@@ -302,6 +306,12 @@ pub enum OffloaderPlanError {
     Headroom(f64),
     #[error("call length must be at least 1 minute")]
     NoCallLength,
+}
+
+/// The catalog entry of a row's host (validated at parse time; an error rather than a panic anyway).
+fn host_of(name: &Spanned<String>) -> Result<&'static Instance, OffloaderPlanError> {
+    catalog::lookup(name.get_ref())
+        .ok_or_else(|| OffloaderPlanError::UnknownHost(name.get_ref().clone()))
 }
 
 /// Sizes an offloader host.
@@ -320,9 +330,10 @@ pub fn plan(args: &OffloaderArgs) -> Result<OffloaderPlan, OffloaderPlanError> {
     if args.recordings > 0 {
         let quality = args.quality.ok_or(OffloaderPlanError::NoQuality)?;
         let table = RecordingTable::published()?;
-        // Invariant: the shipped table has a row per profile (checked by tests/plan_tables.rs).
-        let row = table.row(quality).ok_or(OffloaderPlanError::Empty)?;
-        let host = catalog::lookup(row.instance.get_ref()).ok_or(OffloaderPlanError::Empty)?;
+        let row = table
+            .row(quality)
+            .ok_or(OffloaderPlanError::NoRecordingRow(quality))?;
+        let host = host_of(&row.instance)?;
         let n = f64::from(row.concurrency);
         let per_job = row.cpu.value().0 / 100.0 * f64::from(host.vcpus) / n;
         per_recording_vcpus = Some(per_job);
@@ -353,7 +364,7 @@ pub fn plan(args: &OffloaderArgs) -> Result<OffloaderPlan, OffloaderPlanError> {
                 threads: args.threads,
             },
         )?;
-        let host = catalog::lookup(row.instance.get_ref()).ok_or(OffloaderPlanError::Empty)?;
+        let host = host_of(&row.instance)?;
         vcpus += row.cpu.value().0 / 100.0 * f64::from(host.vcpus) * f64::from(args.transcriptions);
         memory += row.memory.value().0 * f64::from(args.transcriptions);
         transcription_secs = Some(call_secs / row.speed.value().0);
@@ -478,4 +489,74 @@ pub fn run(args: &OffloaderArgs, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_FAILED)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "[table]\ntitle = \"t\"\nversions = \"v\"\ninstance = \"c6i.2xlarge\"\n\n\
+                        [sources.s]\ndocument = \"d\"\nsection = \"s\"\nreproduced_in = \"r\"\n\n\
+                        [[model]]\nmodel = \"tiny\"\nfile_size = \"75MB\"\nmemory = \"~273MB\"\n";
+
+    fn row(processing: &str) -> String {
+        format!(
+            "\n[[row]]\nmodel = \"tiny\"\nthreads = 1\ncpu = \"13.5%\"\nmemory = \"1.20GB\"\n\
+             call_duration = \"10m\"\nprocessing_time = \"{processing}\"\nspeed = \"4.28x\"\n\
+             instance = \"c6i.2xlarge\"\nsource = \"s\"\n"
+        )
+    }
+
+    #[test]
+    fn a_speed_that_disagrees_with_the_times_is_rejected_at_its_row() {
+        assert!(TranscriptionTable::parse("t.toml", &format!("{HEAD}{}", row("2m20s"))).is_ok());
+        let err =
+            TranscriptionTable::parse("t.toml", &format!("{HEAD}{}", row("3m20s"))).unwrap_err();
+        let msg = err.to_string();
+        // The row's table starts on line 16.
+        assert!(
+            msg.starts_with("t.toml:16:1: speed 4.28x disagrees"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_bad_duration_says_what_was_expected() {
+        let err = TranscriptionTable::parse("t.toml", &format!("{HEAD}{}", row("2 minutes")))
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("t.toml:22:19: "), "{msg}");
+        assert!(
+            msg.contains("expected whole hours, minutes and seconds"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn per_job_costs_follow_the_published_rows() {
+        let args = OffloaderArgs {
+            recordings: 6,
+            quality: Some(Quality::Medium),
+            transcriptions: 0,
+            model: WhisperModel::Base,
+            threads: 2,
+            call_minutes: 60,
+            family: Family::C6i,
+            headroom: 70.0,
+        };
+        let p = plan(&args).unwrap();
+        // 6 medium recordings = the published row: 66 % of 8 vCPU, 4 GB, 6 × 0.7 GB/hour.
+        assert!((p.busy_vcpus - 5.28).abs() < 1e-9, "{}", p.busy_vcpus);
+        assert!((p.memory_gb - 4.0).abs() < 1e-9);
+        assert!((p.storage_gb_per_hour - 4.2).abs() < 1e-9);
+        let xl2 = p
+            .sizes
+            .iter()
+            .find(|s| s.instance.name == "c6i.2xlarge")
+            .unwrap();
+        assert!((xl2.cpu_pct - 66.0).abs() < 1e-9);
+        // 70 % of 8 vCPU over 0.88 vCPU per recording: 6 whole recordings.
+        assert_eq!(xl2.max_recordings, Some(6));
+        assert_eq!(p.pick, Some("c6i.2xlarge"));
+    }
 }
