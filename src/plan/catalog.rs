@@ -6,11 +6,12 @@
 //!   c6i.2xlarge also offloader.md §6.1 ("8 vCPU / 16 GB").
 //! - vCPU of c7i.xlarge (4), c7i.2xlarge (8), c7i.4xlarge (16): rtcd.md §6.1 and peers.md §2.2.
 //! - Every other figure, and all network figures: AWS, "Amazon EC2 Instance Types" guide, compute
-//!   optimized → performance and network specifications. These were copied from that guide's published
-//!   specification tables, not from a stored copy in this project's sources; they follow the families'
-//!   fixed ratio of 2 GiB per vCPU. Sizes up to 4xlarge are sold as "up to 12.5 Gbps": they hold a lower
-//!   baseline and burst above it on network credits, so sustained media egress should stay under the
-//!   baseline.
+//!   optimized → performance and network specifications, as known to the author. The stored sources
+//!   here confirm only some size names (e.g. c7i.metal-24xl and metal-48xl), not the figures: check
+//!   them before relying on a size the tables never used. vCPU and memory follow the families' fixed
+//!   ratio of 2 GiB per vCPU (a unit test holds them to it).
+//! - Sizes up to 4xlarge are sold as "up to 12.5 Gbps": they hold a lower baseline and burst above it
+//!   on network credits, so sustained media egress should stay under the baseline.
 
 use std::fmt;
 use std::str::FromStr;
