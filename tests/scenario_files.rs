@@ -227,3 +227,53 @@ fn check_rejects_bad_shard_and_start_time_arguments() {
         assert_eq!(err.exit_code(), 2, "{args:?}");
     }
 }
+
+#[test]
+fn c6i_scenarios_cover_every_row_of_the_published_table_data() {
+    // scenarios/tables/c6i.toml is the published table as data (kept by `plan`); each of its rows
+    // must have a scenario here with the same load and its figures quoted in the header comment.
+    let table: toml::Table = std::fs::read_to_string(repo().join("scenarios/tables/c6i.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rows = table["row"].as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    let mut matched = std::collections::BTreeSet::new();
+    for row in rows {
+        let int = |k: &str| row[k].as_integer().unwrap() as usize;
+        let text = |k: &str| row[k].as_str().unwrap().to_owned();
+        let (calls, users, unmuted) =
+            (int("calls"), int("users_per_call"), int("unmuted_per_call"));
+        let screen = text("screen_sharing") == "yes";
+        let size = text("instance").trim_start_matches("c6i.").to_owned();
+        let stem = format!(
+            "{calls}x{users}-u{unmuted}{}-{size}",
+            if screen { "-screen" } else { "" }
+        );
+        let path = repo().join(format!("scenarios/c6i/{stem}.toml"));
+        let source = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{stem}: {e}"));
+        let published = format!(
+            "CPU (avg) {}, memory (avg) {}, bandwidth in/out {} / {}, instance {}",
+            text("cpu"),
+            text("memory"),
+            text("bandwidth_in"),
+            text("bandwidth_out"),
+            text("instance")
+        );
+        assert!(
+            source.contains(&published),
+            "{stem}: expected the comment to quote {published:?}"
+        );
+        let scenario = load(&path, MediaCheck::Skip);
+        let group = &scenario.groups()[0];
+        assert_eq!(scenario.groups().len(), 1);
+        assert_eq!(group.count().get() as usize, calls);
+        assert_eq!(group.participants().get() as usize, users);
+        assert_eq!(group.unmuted() as usize, unmuted);
+        assert_eq!(
+            group.screen_sharing() as usize,
+            if screen { calls } else { 0 }
+        );
+        assert!(matched.insert(stem));
+    }
+}
