@@ -4,4 +4,6 @@
 
 pub mod cli;
 pub mod engine;
+pub mod plan;
+pub mod scenario;
 pub mod target;
