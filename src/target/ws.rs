@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use super::rtcd::{ClientCredentials, RtcdHost};
+use crate::engine::driver::{Inbox, SignalSink};
 
 /// The plugin's dial timeout per host.
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(4);
@@ -43,20 +44,6 @@ pub enum WsError {
     Timeout { url: String },
     #[error("connecting to {url}: first frame was not hello")]
     NoHello { url: String },
-}
-
-/// Where a session's incoming messages go: a channel into the engine thread that owns the session,
-/// plus a function that wakes that thread.
-#[derive(Clone)]
-pub struct Inbox {
-    pub tx: std::sync::mpsc::Sender<WsMessage>,
-    pub wake: Arc<dyn Fn() + Send + Sync>,
-}
-
-impl std::fmt::Debug for Inbox {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Inbox")
-    }
 }
 
 #[derive(Debug)]
@@ -117,6 +104,12 @@ impl PluginLink {
     /// Whether the connection task is still running.
     pub fn is_up(&self) -> bool {
         !self.tx.is_closed()
+    }
+}
+
+impl SignalSink for PluginLink {
+    fn send(&self, msg: WsMessage) {
+        PluginLink::send(self, msg);
     }
 }
 
@@ -274,9 +267,7 @@ fn route(frame: &[u8], inboxes: &HashMap<String, Inbox>, stats: &LinkStats) {
     };
     match inboxes.get(session) {
         Some(inbox) => {
-            if inbox.tx.send(msg).is_ok() {
-                (inbox.wake)();
-            }
+            inbox.deliver(msg);
         }
         None => {
             stats.unrouted.fetch_add(1, Ordering::Relaxed);
