@@ -145,6 +145,7 @@ pub struct Participant {
     life: Life,
     channel: Option<ChannelId>,
     dc_open: bool,
+    ice_connected: bool,
     nego: Negotiation,
     answered: bool,
     /// Candidates rtcd trickled before its answer, added once the answer is applied.
@@ -195,6 +196,7 @@ impl Participant {
             life: Life::Created,
             channel: None,
             dc_open: false,
+            ice_connected: false,
             nego: Negotiation::default(),
             answered: false,
             early_candidates: Vec::new(),
@@ -353,7 +355,7 @@ impl Participant {
         if let Life::Leaving { deadline } = self.life
             && now >= deadline
         {
-            self.close(false);
+            self.close();
             return Ok(true);
         }
         if let Some(c) = self.ready_candidates.pop_front() {
@@ -597,8 +599,7 @@ impl Participant {
                 Ok(())
             }
             WsMessage::Close { .. } => {
-                let asked = matches!(self.life, Life::Leaving { .. });
-                self.close(!asked);
+                self.close();
                 Ok(())
             }
             _ => Ok(()),
@@ -784,7 +785,11 @@ impl Participant {
 
     fn on_rtc_event(&mut self, e: RtcEvent) -> Result<(), ParticipantError> {
         let ev = match e {
-            RtcEvent::IceConnectionStateChange(IceConnectionState::Connected) => {
+            RtcEvent::IceConnectionStateChange(
+                IceConnectionState::Connected | IceConnectionState::Completed,
+            ) if !self.ice_connected => {
+                // As the controlling agent str0m may go from Checking straight to Completed.
+                self.ice_connected = true;
                 Event::IceConnected
             }
             RtcEvent::IceConnectionStateChange(IceConnectionState::Disconnected) => {
@@ -806,13 +811,12 @@ impl Participant {
                     .rtc
                     .media(m.mid)
                     .and_then(|media| TrackId::parse(media.track_id()).ok());
-                let kind = info
-                    .as_ref()
-                    .map(|i| i.kind)
-                    .or(track_id.as_ref().map(|t| t.kind));
-                let sender = info
-                    .map(|i| i.sender_id)
-                    .or(track_id.as_ref().map(|t| t.session_id.clone()));
+                // The track id (msid) is authoritative. rtcd v1.2.6 fills the media map's
+                // `sender_id` with the *receiving* session's own id (checked against a real rtcd),
+                // and the map travels on the DC while the offer comes over WS, so it can also
+                // arrive after the track: it is only a fallback for the kind.
+                let kind = track_id.as_ref().map(|t| t.kind).or(info.map(|i| i.kind));
+                let sender = track_id.as_ref().map(|t| t.session_id.clone());
                 let track = RemoteTrack {
                     mid: m.mid,
                     media: m.kind,
@@ -881,7 +885,7 @@ impl Participant {
                 return Ok(());
             }
             RtcEvent::Closed => {
-                self.close(true);
+                self.close();
                 return Ok(());
             }
             _ => return Ok(()),
@@ -927,10 +931,13 @@ impl Participant {
         }
     }
 
-    fn close(&mut self, by_server: bool) {
+    /// Ends the session. After our own `leave` rtcd tears the peer connection down (DTLS close)
+    /// before its `close` message arrives; either counts as the answer to the leave.
+    fn close(&mut self) {
         if self.life == Life::Closed {
             return;
         }
+        let by_server = !matches!(self.life, Life::Leaving { .. });
         self.life = Life::Closed;
         self.rtc.disconnect();
         self.out

@@ -78,6 +78,7 @@ pub struct ClipSource {
     packet: usize,
     next: Option<Instant>,
     seq: u64,
+    first_seq: u64,
     timestamp: u32,
     keyframe_wanted: bool,
     keyframes_requested: u64,
@@ -93,6 +94,7 @@ impl ClipSource {
             packet: 0,
             next: None,
             seq: u64::from(first_seq),
+            first_seq: u64::from(first_seq),
             timestamp: first_timestamp,
             keyframe_wanted: false,
             keyframes_requested: 0,
@@ -147,11 +149,18 @@ impl MediaSource for ClipSource {
             return None;
         };
         let last = self.packet + 1 == frame.payloads.len();
+        // Video marks the last packet of a frame; audio (48 kHz clock) only the start of a talk
+        // spurt, which for an endless loop is the first packet.
+        let marker = if self.clip.clock_rate == 48_000 {
+            self.seq == self.first_seq
+        } else {
+            last
+        };
         let packet = MediaPacket {
             payload: Arc::clone(payload),
             timestamp: self.timestamp,
             seq: self.seq,
-            marker: last,
+            marker,
             audio_level: frame.audio_level,
             keyframe: frame.keyframe,
         };

@@ -1,0 +1,193 @@
+//! A small call through the engine driver against a REAL rtcd, acting as the plugin over `/ws`.
+//!
+//! Ignored by default: it needs a running rtcd with self-registration on, reachable on loopback, e.g.
+//! `CALLSBENCH_RTCD_URL=http://127.0.0.1:8045 cargo test --test engine_rtcd_live -- --ignored`.
+//! Three participants join one call, two unmute (audio level varying so rtcd's VAD fires), the third
+//! must hear both; then everyone leaves and the call must be gone from `/calls/{id}/sessions`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use callsbench::engine::driver::{Driver, DriverConfig, EventSink, SignalSink};
+use callsbench::engine::participant::{Command, Event, ParticipantConfig};
+use callsbench::engine::source::{Clip, ClipFrame, ClipSource, MediaSource};
+use callsbench::target::RtcdTarget;
+use callsbench::target::rtcd::{ClientCredentials, MIN_VERSION, resolve_hosts};
+use callsref::proto::rtcd::ids::{TrackKind, new_id};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+#[derive(Clone, Default)]
+struct Log(
+    Arc<Mutex<Vec<(usize, Instant, Event)>>>,
+    Arc<Mutex<HashMap<usize, u64>>>,
+);
+
+impl EventSink for Log {
+    fn on_event(&mut self, participant: usize, now: Instant, event: &Event) {
+        match event {
+            Event::Rtp(r) if r.kind == Some(TrackKind::Voice) => {
+                *self.1.lock().unwrap().entry(participant).or_default() += 1;
+            }
+            Event::Rtp(_) => {}
+            e => self.0.lock().unwrap().push((participant, now, e.clone())),
+        }
+    }
+}
+
+fn speech_like() -> Box<dyn MediaSource> {
+    // Levels swinging between loud and quiet give rtcd's VAD (std-dev of the last 50 levels > 10) a
+    // voice-on; the payload bytes are opaque to rtcd.
+    let frames = (0..100u8)
+        .map(|i| ClipFrame {
+            payloads: vec![Arc::from(vec![0xfc, i, 0xff, 0xfe])],
+            keyframe: false,
+            audio_level: Some(if (i / 5) % 2 == 0 { 10 } else { 70 }),
+        })
+        .collect();
+    let clip = Arc::new(Clip {
+        frames,
+        interval: Duration::from_millis(20),
+        clock_rate: 48_000,
+    });
+    Box::new(ClipSource::new(clip, 100, 0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real rtcd: set CALLSBENCH_RTCD_URL"]
+async fn real_rtcd_call_with_two_speakers() {
+    let url = std::env::var("CALLSBENCH_RTCD_URL").expect("CALLSBENCH_RTCD_URL");
+    let mut rng = StdRng::seed_from_u64(42);
+    let hosts = resolve_hosts(&[url]).await.unwrap();
+    let creds = ClientCredentials::generate(&mut rng);
+    let t_connect = Instant::now();
+    let mut target = RtcdTarget::connect(hosts, creds, MIN_VERSION, 1)
+        .await
+        .unwrap();
+    eprintln!(
+        "connect (incl. self-registration): {:?}",
+        t_connect.elapsed()
+    );
+    let host = target.place_call().await;
+    let link = target.hosts()[host].link.clone();
+    let api = target.hosts()[host].api.clone();
+
+    let log = Log::default();
+    let cfg = DriverConfig {
+        threads: 1,
+        local_ip: "127.0.0.1".parse().unwrap(),
+    };
+    let mut driver = Driver::start(cfg, |_| log.clone()).unwrap();
+    let signal: Arc<dyn SignalSink> = Arc::new(link.clone());
+    let call_id = new_id(&mut rng);
+    let mut sessions = Vec::new();
+    for i in 0..3u64 {
+        let session_id = new_id(&mut rng);
+        link.register(session_id.clone(), driver.next_inbox());
+        let cfg = ParticipantConfig {
+            call_id: call_id.clone(),
+            user_id: new_id(&mut rng),
+            session_id: session_id.clone(),
+            channel_id: new_id(&mut rng),
+            dc_signaling: false,
+            local_addr: "127.0.0.1:0".parse().unwrap(),
+            seed: i,
+        };
+        driver.add(cfg, Arc::clone(&signal)).unwrap();
+        driver.command(&session_id, Command::Join).unwrap();
+        sessions.push(session_id);
+    }
+    let joined_at = Instant::now();
+    let all_dc_open = |log: &Log| {
+        let l = log.0.lock().unwrap();
+        (0..3).all(|p| l.iter().any(|(i, _, e)| *i == p && *e == Event::DcOpen))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !all_dc_open(&log) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(all_dc_open(&log), "events: {:?}", log.0.lock().unwrap());
+    let configs = api.sessions(&call_id).await.unwrap().expect("call exists");
+    assert_eq!(configs.len(), 3);
+
+    driver
+        .command(&sessions[0], Command::Unmute(Some(speech_like())))
+        .unwrap();
+    driver
+        .command(&sessions[1], Command::Unmute(Some(speech_like())))
+        .unwrap();
+    let heard = |log: &Log| {
+        let c = log.1.lock().unwrap();
+        c.get(&2).copied().unwrap_or(0) >= 200 && c.get(&0).copied().unwrap_or(0) >= 100
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !heard(&log) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let counts = log.1.lock().unwrap().clone();
+    assert!(heard(&log), "voice packets per receiver: {counts:?}");
+
+    for s in &sessions {
+        driver.command(s, Command::Leave).unwrap();
+    }
+    let closed = |log: &Log| {
+        let l = log.0.lock().unwrap();
+        l.iter()
+            .filter(|(_, _, e)| matches!(e, Event::Closed { .. }))
+            .count()
+            == 3
+    };
+    let deadline = Instant::now() + Duration::from_secs(12);
+    while !closed(&log) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(closed(&log));
+    assert_eq!(api.sessions(&call_id).await.unwrap(), None, "call ended");
+
+    {
+        let l = log.0.lock().unwrap();
+        for (p, own) in sessions.iter().enumerate() {
+            assert!(
+                l.iter()
+                    .any(|(i, _, e)| *i == p && *e == Event::IceConnected)
+            );
+            // Each participant's remote tracks come from the other speakers, never itself.
+            let senders: Vec<_> = l
+                .iter()
+                .filter_map(|(i, _, e)| match e {
+                    Event::TrackAdded(t) if *i == p => t.sender.clone(),
+                    _ => None,
+                })
+                .collect();
+            let expected = if p == 2 { 2 } else { 1 };
+            assert_eq!(senders.len(), expected, "participant {p}: {senders:?}");
+            assert!(
+                !senders.contains(&sessions[p]),
+                "participant {p} got its own track"
+            );
+        }
+        // rtcd's VAD saw the swinging audio levels of both speakers.
+        let vad_on = l
+            .iter()
+            .filter(|(_, _, e)| *e == Event::VoiceActivity { on: true })
+            .count();
+        assert_eq!(vad_on, 2);
+        let by_server = l
+            .iter()
+            .filter(|(_, _, e)| *e == Event::Closed { by_server: true })
+            .count();
+        assert_eq!(by_server, 0, "every close answered our leave");
+    }
+    let shards = driver.stop();
+    for (i, t, e) in log.0.lock().unwrap().iter() {
+        eprintln!(
+            "{i} +{:>6.1} ms {e:?}",
+            (*t - joined_at).as_secs_f64() * 1e3
+        );
+    }
+    eprintln!(
+        "voice packets received: {counts:?}; shard counters: {:?}",
+        shards[0].1
+    );
+}
