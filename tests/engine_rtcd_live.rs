@@ -30,7 +30,10 @@ impl EventSink for Log {
             Event::Rtp(r) if r.kind == Some(TrackKind::Voice) => {
                 *self.1.lock().unwrap().entry(participant).or_default() += 1;
             }
-            Event::Rtp(_) => {}
+            // Other media counted under 100 + participant.
+            Event::Rtp(_) => {
+                *self.1.lock().unwrap().entry(100 + participant).or_default() += 1;
+            }
             e => self.0.lock().unwrap().push((participant, now, e.clone())),
         }
     }
@@ -186,5 +189,125 @@ async fn real_rtcd_call_with_two_speakers() {
     eprintln!(
         "voice packets received: {counts:?}; shard counters: {:?}",
         shards[0].1
+    );
+}
+
+fn screen_layer(fps: u64, packets: u8) -> Box<dyn MediaSource> {
+    // VP8 payload descriptors (X, S bits, 15-bit picture id) over opaque bytes; a keyframe every
+    // second frame of ten.
+    let frames = (0..10u8)
+        .map(|i| ClipFrame {
+            payloads: (0..packets)
+                .map(|k| {
+                    Arc::from(vec![
+                        if k == 0 { 0x90 } else { 0x80 },
+                        0x80,
+                        0x80,
+                        i,
+                        0,
+                        1,
+                        2,
+                        3,
+                    ])
+                })
+                .collect(),
+            keyframe: i == 0,
+            audio_level: None,
+        })
+        .collect();
+    let clip = Arc::new(Clip {
+        frames,
+        interval: Duration::from_millis(1000 / fps),
+        clock_rate: 90_000,
+    });
+    Box::new(ClipSource::new(clip, 500, 0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real rtcd: set CALLSBENCH_RTCD_URL"]
+async fn real_rtcd_simulcast_screen_share_over_dc_signaling() {
+    let url = std::env::var("CALLSBENCH_RTCD_URL").expect("CALLSBENCH_RTCD_URL");
+    let mut rng = StdRng::seed_from_u64(7);
+    let hosts = resolve_hosts(&[url]).await.unwrap();
+    let creds = ClientCredentials::generate(&mut rng);
+    let mut target = RtcdTarget::connect(hosts, creds, MIN_VERSION, 1)
+        .await
+        .unwrap();
+    let host = target.place_call().await;
+    let link = target.hosts()[host].link.clone();
+
+    let log = Log::default();
+    let cfg = DriverConfig {
+        threads: 1,
+        local_ip: "127.0.0.1".parse().unwrap(),
+    };
+    let mut driver = Driver::start(cfg, |_| log.clone()).unwrap();
+    let signal: Arc<dyn SignalSink> = Arc::new(link.clone());
+    let call_id = new_id(&mut rng);
+    let mut sessions = Vec::new();
+    for i in 0..2u64 {
+        let session_id = new_id(&mut rng);
+        link.register(session_id.clone(), driver.next_inbox());
+        let cfg = ParticipantConfig {
+            call_id: call_id.clone(),
+            user_id: new_id(&mut rng),
+            session_id: session_id.clone(),
+            channel_id: new_id(&mut rng),
+            dc_signaling: true,
+            local_addr: "127.0.0.1:0".parse().unwrap(),
+            seed: i,
+        };
+        driver.add(cfg, Arc::clone(&signal)).unwrap();
+        driver.command(&session_id, Command::Join).unwrap();
+        sessions.push(session_id);
+    }
+    let has = |log: &Log, p: usize, f: &dyn Fn(&Event) -> bool| {
+        log.0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(i, _, e)| *i == p && f(e))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(has(&log, 0, &|e| *e == Event::DcOpen) && has(&log, 1, &|e| *e == Event::DcOpen))
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    driver
+        .command(
+            &sessions[0],
+            Command::ScreenOn {
+                low: screen_layer(5, 2),
+                high: Some(screen_layer(20, 4)),
+            },
+        )
+        .unwrap();
+    let screen_track =
+        |e: &Event| matches!(e, Event::TrackAdded(t) if t.kind == Some(TrackKind::Screen));
+    let keyframe = |e: &Event| matches!(e, Event::KeyframeRequested { .. });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !(has(&log, 1, &screen_track) && has(&log, 0, &keyframe)) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Two seconds of the low layer (5 fps, 2 packets a frame) reach the viewer.
+    let before = log.1.lock().unwrap().get(&101).copied().unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let screen_packets = log.1.lock().unwrap().get(&101).copied().unwrap_or(0) - before;
+    for s in &sessions {
+        driver.command(s, Command::Leave).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    driver.stop();
+    for (i, t, e) in log.0.lock().unwrap().iter() {
+        if !matches!(e, Event::Pong { .. }) {
+            eprintln!("{i} {t:?} {e:?}");
+        }
+    }
+    assert!(has(&log, 1, &screen_track), "viewer got no screen track");
+    assert!(has(&log, 0, &keyframe), "sharer got no keyframe request");
+    assert!(
+        (15..=25).contains(&screen_packets),
+        "{screen_packets} screen packets in 2 s"
     );
 }
