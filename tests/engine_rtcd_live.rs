@@ -311,3 +311,96 @@ async fn real_rtcd_simulcast_screen_share_over_dc_signaling() {
         "{screen_packets} screen packets in 2 s"
     );
 }
+
+/// utime + stime of this process, in clock ticks (100 Hz on Linux).
+fn cpu_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = after.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// Receive-only participants per harness core: N listeners and two speakers in one call; reports
+/// the harness's CPU over a steady 5 s window (run in release for a meaningful figure).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real rtcd: set CALLSBENCH_RTCD_URL (and CALLSBENCH_LISTENERS)"]
+async fn real_rtcd_receive_only_load() {
+    let url = std::env::var("CALLSBENCH_RTCD_URL").expect("CALLSBENCH_RTCD_URL");
+    let listeners: usize = std::env::var("CALLSBENCH_LISTENERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let mut rng = StdRng::seed_from_u64(99);
+    let hosts = resolve_hosts(&[url]).await.unwrap();
+    let creds = ClientCredentials::generate(&mut rng);
+    let mut target = RtcdTarget::connect(hosts, creds, MIN_VERSION, 1)
+        .await
+        .unwrap();
+    let host = target.place_call().await;
+    let host = target.hosts()[host].clone();
+    let log = Log::default();
+    let cfg = DriverConfig {
+        threads: 1,
+        local_ip: "127.0.0.1".parse().unwrap(),
+    };
+    let mut driver = Driver::start(cfg, |_| log.clone()).unwrap();
+    let call_id = new_id(&mut rng);
+    let mut sessions = Vec::new();
+    let started = Instant::now();
+    for i in 0..listeners + 2 {
+        let cfg = ParticipantConfig {
+            call_id: call_id.clone(),
+            user_id: new_id(&mut rng),
+            session_id: new_id(&mut rng),
+            channel_id: "channel".into(),
+            dc_signaling: false,
+            local_addr: "127.0.0.1:0".parse().unwrap(),
+            seed: i as u64,
+        };
+        let session_id = cfg.session_id.clone();
+        host.add_participant(&mut driver, cfg).unwrap();
+        driver.command(&session_id, Command::Join).unwrap();
+        sessions.push(session_id);
+    }
+    driver
+        .command(&sessions[0], Command::Unmute(Some(speech_like())))
+        .unwrap();
+    driver
+        .command(&sessions[1], Command::Unmute(Some(speech_like())))
+        .unwrap();
+    // Everyone hears both speakers once each listener's voice packets pass 100.
+    let ready = |log: &Log| {
+        let c = log.1.lock().unwrap();
+        (2..listeners + 2).all(|p| c.get(&p).copied().unwrap_or(0) > 100)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ready(&log) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let settled = started.elapsed();
+    assert!(
+        ready(&log),
+        "not every listener hears the speakers after {settled:?}"
+    );
+    let total = |log: &Log| log.1.lock().unwrap().values().sum::<u64>();
+    let (p0, c0, t0) = (total(&log), cpu_ticks("self"), Instant::now());
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (p1, c1, t1) = (total(&log), cpu_ticks("self"), Instant::now());
+    let secs = (t1 - t0).as_secs_f64();
+    let cpu = (c1 - c0) as f64 / 100.0 / secs;
+    let pps = (p1 - p0) as f64 / secs;
+    eprintln!(
+        "{listeners} listeners: all hearing after {settled:?}; {pps:.0} voice packets/s received; \
+         harness CPU {:.1} % of a core => about {:.0} receive-only participants per core",
+        cpu * 100.0,
+        (listeners as f64 + 2.0) / cpu.max(1e-3)
+    );
+    // Both speakers reach every listener at 50 packets/s each.
+    assert!(pps > 0.9 * 100.0 * listeners as f64, "{pps} packets/s");
+    for s in &sessions {
+        driver.command(s, Command::Leave).unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let shards = driver.stop();
+    eprintln!("shard counters: {:?}", shards[0].1);
+}

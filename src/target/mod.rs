@@ -4,6 +4,9 @@
 pub mod rtcd;
 pub mod ws;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -11,6 +14,8 @@ use callsref::proto::rtcd::http::VersionInfo;
 
 use self::rtcd::{ClientCredentials, RtcdApi, RtcdError, RtcdHost, check_version, pick_host};
 use self::ws::{PluginLink, WsError};
+use crate::engine::driver::{Driver, EventSink, SignalSink};
+use crate::engine::participant::ParticipantConfig;
 
 /// Why the target could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -97,5 +102,21 @@ impl RtcdTarget {
         }
         // Invariant: `connect` refuses an empty host list, so a pick always exists.
         pick_host(&loads, &mut self.rng).expect("at least one host")
+    }
+}
+
+impl HostLink {
+    /// Adds a participant to `driver` whose signalling goes over this host's plugin connection.
+    /// The session is registered for incoming messages before the participant exists, so rtcd's
+    /// first answer cannot arrive unrouted. Returns the participant's index and local address.
+    pub fn add_participant<S: EventSink>(
+        &self,
+        driver: &mut Driver<S>,
+        cfg: ParticipantConfig,
+    ) -> std::io::Result<(usize, SocketAddr)> {
+        self.link
+            .register(cfg.session_id.clone(), driver.next_inbox());
+        let sink: Arc<dyn SignalSink> = Arc::new(self.link.clone());
+        driver.add(cfg, sink)
     }
 }
