@@ -24,7 +24,7 @@ pub enum TargetError {
     Rtcd(#[from] RtcdError),
     #[error("{host}: {source}")]
     Ws {
-        host: std::net::SocketAddr,
+        host: SocketAddr,
         #[source]
         source: WsError,
     },
