@@ -1,6 +1,8 @@
 //! What is loaded: rtcd hosts driven over their plugin API ([`rtcd`] for HTTP, [`ws`] for the `/ws`
-//! connection), joined up as an [`RtcdTarget`] that connects like the plugin and places calls.
+//! connection), joined up as an [`RtcdTarget`] that connects like the plugin and places calls, and
+//! the [`embedded`] reference SFU run as a child process on loopback.
 
+pub mod embedded;
 pub mod rtcd;
 pub mod ws;
 
