@@ -5,4 +5,5 @@
 pub mod cli;
 pub mod measure;
 pub mod plan;
+pub mod report;
 pub mod scenario;

@@ -1,0 +1,43 @@
+//! Results: the model a run produces ([`RunResult`]), its files, and everything that reads them —
+//! the terminal summary, `report` (Markdown + single-file HTML with plots), `compare` and `merge`.
+//!
+//! # How the `run` command feeds it
+//!
+//! ```text
+//! measure::Aggregator::finish() ─▶ Measurements ─┐
+//! Manifest { scenario, target, host, how it ended } ─┴▶ RunResult::new ─▶ .write(dir)
+//!                                                                      ─▶ text::render (terminal)
+//!                                                                      ─▶ render::write_report(dir)
+//!                                                                      ─▶ .exit_code()
+//! ```
+//!
+//! 1. Build a [`Manifest`]: [`Host::this_machine`], [`Tool::this`], a [`ScenarioInfo`] with the
+//!    scenario's name, seed, threshold strings (`Threshold::to_string`), the benchmark [`Mix`]
+//!    (`From<plan::flow::CallMix>`), this result's [`FlowCounts`] (`From<plan::flow::Flows>`, or
+//!    summed over the calls the shard holds) and [`PhaseSeconds`] (`From<scenario::PhaseTimes>`);
+//!    a [`TargetInfo`] with the probe used ([`ProbeSource`]) and the target's vCPUs.
+//! 2. Run the engine with `measure` (see its module docs), then
+//!    `RunResult::new(manifest, aggregator.finish())`.
+//! 3. Ctrl-C, a dead target or a fatal error: still call `finish()` and build the result, with
+//!    `complete: false`, the [`EndReason`] and a sentence in `end_detail`; everything is written and
+//!    the summary says the figures are partial. [`RunResult::exit_code`] is then 2.
+//! 4. `result.write(&dir)`, print [`text::render`], call [`render::write_report`], and exit with
+//!    [`RunResult::exit_code`] (0 passed, 1 a threshold failed or the harness was saturated).
+//!
+//! The directory layout is in [`files`]; `series.csv` columns are [`crate::measure::Snapshot`]'s
+//! fields; `summary.json` follows `reports/schema/summary.schema.json` (checked in tests).
+
+pub mod files;
+pub mod model;
+pub mod schema;
+pub mod summary;
+pub mod synthetic;
+pub mod table;
+pub mod text;
+
+pub use files::{ReadError, RunResult, WriteError};
+pub use model::{
+    EndReason, FlowCounts, Host, Manifest, Mix, PhaseSeconds, ProbeSource, ScenarioInfo,
+    ShardEntry, TargetInfo, Tool,
+};
+pub use summary::{Summary, steady_window};

@@ -1,0 +1,157 @@
+//! The results directory: the committed synthetic fixture, the summary schema, write → read round
+//! trips, partial runs, and `callsbench report`.
+
+use std::path::{Path, PathBuf};
+
+use callsbench::report::schema::validate;
+use callsbench::report::synthetic::Synthetic;
+use callsbench::report::{EndReason, RunResult};
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/results-small")
+}
+
+fn schema() -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/schema/summary.schema.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("callsbench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The data files of a results directory (not the rendered report).
+const DATA_FILES: [&str; 5] = [
+    "manifest.json",
+    "series.csv",
+    "summary.json",
+    "histograms.json",
+    "intervals.hlog",
+];
+
+#[test]
+fn committed_fixture_is_what_the_generator_makes() {
+    let generated = Synthetic::small().generate();
+    if std::env::var_os("CALLSBENCH_REGENERATE_FIXTURES").is_some() {
+        generated.write(&fixture()).unwrap();
+    }
+    let dir = temp_dir("fixture-check");
+    generated.write(&dir).unwrap();
+    for name in DATA_FILES {
+        let committed = std::fs::read(fixture().join(name)).unwrap();
+        let fresh = std::fs::read(dir.join(name)).unwrap();
+        assert!(
+            committed == fresh,
+            "{name} differs from the generator; regenerate with CALLSBENCH_REGENERATE_FIXTURES=1"
+        );
+    }
+}
+
+#[test]
+fn fixture_summary_validates_against_the_committed_schema() {
+    let text = std::fs::read_to_string(fixture().join("summary.json")).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let errors = validate(&schema(), &summary);
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn schema_rejects_a_summary_that_breaks_it() {
+    let text = std::fs::read_to_string(fixture().join("summary.json")).unwrap();
+    let mut summary: serde_json::Value = serde_json::from_str(&text).unwrap();
+    summary["benchmark"]["cpu_avg_cores"] = serde_json::json!("lots");
+    summary["qoe"]
+        .as_object_mut()
+        .unwrap()
+        .remove("join_p99_us");
+    summary["surprise"] = serde_json::json!(1);
+    let errors = validate(&schema(), &summary);
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+}
+
+#[test]
+fn fixture_reads_back_with_realistic_figures() {
+    let r = RunResult::read(&fixture()).unwrap();
+    let s = &r.summary;
+    assert!(r.manifest.synthetic && s.complete && s.passed, "{s:#?}");
+    assert_eq!(r.series.len(), 51);
+    // Steady window: 10 s ramp + 5 s settle, 30 s steady.
+    assert_eq!(
+        (s.steady.start_s, s.steady.end_s, s.steady.seconds),
+        (15, 45, 30)
+    );
+    // 4 calls × 5 users, 2 unmuted: 4·2·4 = 32 forwarded audio streams, one sharer → 4 viewers.
+    assert_eq!(
+        (s.per_flow.forwarded_audio, s.per_flow.screen_viewers),
+        (32, 4)
+    );
+    // 50 packets/s × (187 + 42) B × 8 = 91.6 kbps per forwarded audio stream on the wire.
+    let kbps = s.per_flow.kbps_per_forwarded_audio.unwrap();
+    assert!((kbps - 91.6).abs() < 0.01, "{kbps}");
+    let mbps = s.per_flow.mbps_per_screen_viewer.unwrap();
+    assert!((1.5..1.75).contains(&mbps), "{mbps}");
+    assert_eq!(s.qoe.joins, 20);
+    assert!(s.benchmark.cpu_avg_cores.unwrap() > 0.1);
+    assert!(s.benchmark.memory_avg_bytes.unwrap() > 48_000_000);
+    let text = callsbench::report::text::render(&r);
+    assert!(
+        text.contains("Benchmark row") && text.contains("PASSED"),
+        "{text}"
+    );
+}
+
+#[test]
+fn write_then_read_keeps_every_figure() {
+    let r = Synthetic::small().generate();
+    let dir = temp_dir("round-trip");
+    r.write(&dir).unwrap();
+    let back = RunResult::read(&dir).unwrap();
+    assert_eq!(back.summary, r.summary);
+    assert_eq!(back.series, r.series);
+    assert_eq!(back.counts, r.counts);
+    assert_eq!(back.histograms, r.histograms);
+    assert_eq!(back.intervals, r.intervals);
+}
+
+#[test]
+fn an_interrupted_run_writes_everything_and_says_it_is_partial() {
+    let mut spec = Synthetic::small();
+    spec.stop_after_s = Some(20);
+    let r = spec.generate();
+    let dir = temp_dir("partial");
+    r.write(&dir).unwrap();
+    for name in DATA_FILES {
+        assert!(dir.join(name).is_file(), "{name} missing");
+    }
+    let back = RunResult::read(&dir).unwrap();
+    assert!(!back.summary.complete && !back.summary.passed);
+    assert_eq!(back.summary.end_reason, EndReason::Interrupted);
+    // The steady window was cut at the last recorded second.
+    assert_eq!(
+        (back.summary.steady.start_s, back.summary.steady.end_s),
+        (15, 20)
+    );
+    assert_eq!(back.exit_code(), 2);
+    let text = callsbench::report::text::render(&back);
+    assert!(
+        text.contains("PARTIAL (interrupted: stopped by Ctrl-C)"),
+        "{text}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert!(validate(&schema(), &summary).is_empty());
+}
+
+#[test]
+fn a_failed_threshold_fails_the_run() {
+    let mut spec = Synthetic::small();
+    spec.thresholds = vec!["latency.p50 <= 1ms".into(), "disconnects <= 0".into()];
+    let r = spec.generate();
+    let t = &r.summary.thresholds;
+    assert!(!t[0].passed && t[1].passed, "{t:#?}");
+    assert!(!r.summary.passed);
+    assert_eq!(r.exit_code(), 1);
+}
