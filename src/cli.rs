@@ -27,6 +27,8 @@ pub enum Command {
     Plan(crate::plan::cli::PlanArgs),
     /// Validate scenario files without running them; optionally print the expanded plan.
     Check(crate::scenario::check::CheckArgs),
+    /// Render report.md and a single-file report.html (with plots) from a results directory.
+    Report(crate::report::cli::ReportArgs),
 }
 
 /// Runs one parsed command line.
@@ -34,5 +36,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plan(args) => crate::plan::cli::run(args),
         Command::Check(args) => crate::scenario::check::run(args),
+        Command::Report(args) => crate::report::cli::report(args),
     }
 }

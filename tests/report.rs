@@ -155,3 +155,77 @@ fn a_failed_threshold_fails_the_run() {
     assert!(!r.summary.passed);
     assert_eq!(r.exit_code(), 1);
 }
+
+fn run_cli(args: &[&str]) -> u8 {
+    use clap::Parser;
+    let cli = callsbench::cli::Cli::try_parse_from(args).unwrap();
+    let code = callsbench::cli::run(cli).unwrap();
+    // ExitCode has no accessor; compare against the documented values.
+    [0u8, 1, 2]
+        .into_iter()
+        .find(|c| std::process::ExitCode::from(*c) == code)
+        .unwrap()
+}
+
+#[test]
+fn report_command_renders_a_self_contained_html_with_plots() {
+    let out = temp_dir("render");
+    let code = run_cli(&[
+        "callsbench",
+        "report",
+        fixture().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert_eq!(code, 0);
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let figures = [
+        "cpu_memory",
+        "bandwidth",
+        "join_cdf",
+        "latency_cdf",
+        "track_quality",
+    ];
+    assert_eq!(html.matches("<svg").count(), figures.len());
+    assert_eq!(
+        html.matches("href=\"data:image/png;base64,").count(),
+        figures.len()
+    );
+    for name in figures {
+        assert!(html.contains(&format!("<figure id=\"{name}\">")), "{name}");
+        let png = std::fs::read(out.join("plots").join(format!("{name}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "{name}.png is not a PNG");
+        assert!(out.join("plots").join(format!("{name}.svg")).is_file());
+    }
+    // Self-contained: no URL of any kind, no script.
+    for needle in [
+        "http://",
+        "https://",
+        "src=\"//",
+        "href=\"//",
+        "<script",
+        "<link",
+    ] {
+        assert!(!html.contains(needle), "report.html contains {needle}");
+    }
+    // The plots carry real data: the CPU polyline has a point per second.
+    assert!(html.contains("Target CPU") && html.contains("time since start (s)"));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| Calls | Users/call |"));
+    assert!(md.contains("![cpu_memory](plots/cpu_memory.svg)"));
+}
+
+#[test]
+fn run_supplied_text_is_escaped_in_html() {
+    let mut r = Synthetic::small().generate();
+    r.manifest.scenario.name = "<img src=x onerror=alert(1)>".into();
+    r.manifest.end_detail = Some("a & b <script>".into());
+    r.resummarise();
+    let dir = temp_dir("escape");
+    r.write(&dir).unwrap();
+    callsbench::report::render::write_report(&r, &dir).unwrap();
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(!html.contains("<img src=x"));
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+}

@@ -27,8 +27,11 @@
 //! The directory layout is in [`files`]; `series.csv` columns are [`crate::measure::Snapshot`]'s
 //! fields; `summary.json` follows `reports/schema/summary.schema.json` (checked in tests).
 
+pub mod cli;
 pub mod files;
 pub mod model;
+pub mod plots;
+pub mod render;
 pub mod schema;
 pub mod summary;
 pub mod synthetic;

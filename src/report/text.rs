@@ -77,6 +77,7 @@ pub fn sections(result: &RunResult) -> Vec<Section> {
     let screen = match b.screen_sharing {
         0 => "no".to_owned(),
         n if n == b.calls => "yes".to_owned(),
+        1 => "1 call".to_owned(),
         n => format!("{n} calls"),
     };
     bench.row([
