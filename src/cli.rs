@@ -29,6 +29,10 @@ pub enum Command {
     Check(crate::scenario::check::CheckArgs),
     /// Render report.md and a single-file report.html (with plots) from a results directory.
     Report(crate::report::cli::ReportArgs),
+    /// Compare two results directories figure by figure; exit 1 on a regression beyond the limits.
+    Compare(crate::report::cli::CompareArgs),
+    /// Merge the results directories of a distributed run's shards into one.
+    Merge(crate::report::cli::MergeArgs),
 }
 
 /// Runs one parsed command line.
@@ -37,5 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plan(args) => crate::plan::cli::run(args),
         Command::Check(args) => crate::scenario::check::run(args),
         Command::Report(args) => crate::report::cli::report(args),
+        Command::Compare(args) => crate::report::cli::compare(args),
+        Command::Merge(args) => crate::report::cli::merge(args),
     }
 }

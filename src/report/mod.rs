@@ -28,7 +28,9 @@
 //! fields; `summary.json` follows `reports/schema/summary.schema.json` (checked in tests).
 
 pub mod cli;
+pub mod compare;
 pub mod files;
+pub mod merge;
 pub mod model;
 pub mod plots;
 pub mod render;
