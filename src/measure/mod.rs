@@ -7,9 +7,10 @@
 //!    [`HotCounters::received`] and loss with [`HotCounters::media_quality`].
 //! 2. Give each worker its own [`Recorder`]; report events as [`Record`]s with the *intended* times.
 //! 3. Once a second: every worker sends `recorder.take()` to the aggregator thread, which calls
-//!    [`Aggregator::absorb`] for each, samples the probes ([`ProcProbe`] for the embedded child or
-//!    [`prometheus::scrape`] for any rtcd, [`ProcProbe::this_process`] for self-health, each through
-//!    a [`CpuRate`]) and calls [`Aggregator::seal`] with a [`Tick`].
+//!    [`Aggregator::absorb`] for each, takes the probe readings with a [`Sampler`] (target from
+//!    `/proc/<pid>` of the embedded child or `rtcd_process_*` of any rtcd, see [`ServerSource`];
+//!    harness from `/proc/self`) and calls [`Aggregator::seal`] with `readings.tick(t_s, unix_s)`.
+//!    A [`ProbeError::TargetGone`] means the embedded target died: end the run with partial results.
 //! 4. At the end, [`Aggregator::finish`] gives the [`Measurements`] that `report::RunResult` is built
 //!    from.
 
@@ -20,6 +21,7 @@ pub mod procfs;
 pub mod prometheus;
 pub mod record;
 pub mod recorder;
+pub mod sampler;
 pub mod snapshot;
 
 pub use counters::{
@@ -34,4 +36,5 @@ pub use recorder::{
     Aggregator, Counts, Histograms, INTERVAL_TAGS, Interval, IntervalHistograms, Measurements,
     Recorder, Tick,
 };
+pub use sampler::{ProbeError, Readings, Sampler, ServerSource};
 pub use snapshot::{Phase, Snapshot};

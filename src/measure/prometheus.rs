@@ -84,10 +84,9 @@ pub fn scrape(addr: SocketAddr, path: &str, timeout: Duration) -> Result<ProcSam
         .map_err(|source| ScrapeError::Connect { addr, source })?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: text/plain\r\n\r\n"
-    )?;
+    // One write, so a server that answers after the first read never sees a half request.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: text/plain\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     let mut body = Vec::new();
     stream.read_to_end(&mut body)?;
     let text = String::from_utf8_lossy(&body);
@@ -152,9 +151,13 @@ rtcd_rtc_sessions_total{groupID=\"a b}c\"} 800
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
             let (mut conn, _) = listener.accept().unwrap();
-            let mut buf = [0u8; 1024];
-            let n = conn.read(&mut buf).unwrap();
-            let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let mut bytes = Vec::new();
+            let mut byte = [0u8; 1];
+            while !bytes.ends_with(b"\r\n\r\n") {
+                conn.read_exact(&mut byte).unwrap();
+                bytes.push(byte[0]);
+            }
+            let request = String::from_utf8_lossy(&bytes).into_owned();
             write!(
                 conn,
                 "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n{EXPOSITION}"
