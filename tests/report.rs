@@ -229,3 +229,30 @@ fn run_supplied_text_is_escaped_in_html() {
     assert!(!html.contains("<img src=x"));
     assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
 }
+
+#[test]
+fn a_saturated_harness_marks_its_figures_and_fails_the_run() {
+    let mut r = Synthetic::small().generate();
+    for row in r
+        .series
+        .iter_mut()
+        .filter(|row| (20..23).contains(&row.t_s))
+    {
+        row.saturation = "cpu|pacing".into();
+    }
+    // Saturation outside the steady window does not count against the figures averaged in it.
+    r.series[2].saturation = "loop_lag".into();
+    r.resummarise();
+    let h = &r.summary.self_health;
+    assert!(h.saturated);
+    assert_eq!(h.saturated_seconds, 3);
+    assert_eq!(h.reasons, ["cpu", "pacing"]);
+    assert!(h.affected.contains(&"latency".to_owned()));
+    assert!(!r.summary.passed);
+    assert_eq!(r.exit_code(), 1);
+    let text = callsbench::report::text::render(&r);
+    assert!(text.contains("SATURATED (cpu, pacing)"), "{text}");
+    assert!(text.contains(" ms *"), "latency figures are marked: {text}");
+    let summary = serde_json::to_value(&r.summary).unwrap();
+    assert!(validate(&schema(), &summary).is_empty());
+}
