@@ -256,3 +256,25 @@ fn a_saturated_harness_marks_its_figures_and_fails_the_run() {
     let summary = serde_json::to_value(&r.summary).unwrap();
     assert!(validate(&schema(), &summary).is_empty());
 }
+
+#[test]
+fn job_runs_get_job_figures_and_plots() {
+    let mut spec = Synthetic::small();
+    spec.jobs = 3;
+    let r = spec.generate();
+    let j = &r.summary.jobs;
+    assert_eq!((j.started, j.completed, j.failed), (3, 3, 0));
+    // Submit → running is drawn around 2.5 s ± 30 %.
+    let p50 = j.start_p50_us.unwrap();
+    assert!((1_700_000..=3_300_000).contains(&p50), "{p50}");
+    assert_eq!(r.series.iter().map(|row| row.jobs_running).max(), Some(3));
+    let dir = temp_dir("jobs");
+    r.write(&dir).unwrap();
+    callsbench::report::render::write_report(&r, &dir).unwrap();
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(html.contains("<figure id=\"jobs\">") && html.contains("Running jobs"));
+    assert!(callsbench::report::text::render(&r).contains("\nJobs\n"));
+    // Runs without jobs get no jobs plot.
+    let plain = std::fs::read_to_string(fixture().join("summary.json")).unwrap();
+    assert!(plain.contains("\"started\": 0"));
+}

@@ -125,6 +125,17 @@ pub enum Record {
         intended: Duration,
         observed: Duration,
     },
+    /// A recording or transcription job went from submitted to running.
+    JobStarted {
+        submitted: Duration,
+        started: Duration,
+    },
+    /// A job that had started ended (`succeeded: false` for a failed or lost job).
+    JobEnded {
+        submitted: Duration,
+        ended: Duration,
+        succeeded: bool,
+    },
     /// How late an event-loop wakeup was versus its deadline (self-health).
     LoopLag { lag: Duration },
     /// How far a paced packet's actual send time was from its intended send time (self-health).

@@ -41,6 +41,8 @@ struct Dists {
     vad: LatencyHistogram,
     loop_lag: LatencyHistogram,
     pacing: LatencyHistogram,
+    job_start: LatencyHistogram,
+    job_total: LatencyHistogram,
 }
 
 impl Dists {
@@ -56,6 +58,8 @@ impl Dists {
         self.vad.add(&o.vad);
         self.loop_lag.add(&o.loop_lag);
         self.pacing.add(&o.pacing);
+        self.job_start.add(&o.job_start);
+        self.job_total.add(&o.job_total);
     }
 
     fn named(&self) -> Histograms {
@@ -73,6 +77,8 @@ impl Dists {
         h.insert("vad".into(), self.vad.clone());
         h.insert("health.loop_lag".into(), self.loop_lag.clone());
         h.insert("health.pacing_error".into(), self.pacing.clone());
+        h.insert("job.start".into(), self.job_start.clone());
+        h.insert("job.total".into(), self.job_total.clone());
         h
     }
 
@@ -90,6 +96,9 @@ struct Events {
     sessions_up: u64,
     sessions_down: u64,
     disconnects: u64,
+    jobs_started: u64,
+    jobs_ended: u64,
+    jobs_failed: u64,
 }
 
 impl Events {
@@ -100,6 +109,9 @@ impl Events {
         self.sessions_up += o.sessions_up;
         self.sessions_down += o.sessions_down;
         self.disconnects += o.disconnects;
+        self.jobs_started += o.jobs_started;
+        self.jobs_ended += o.jobs_ended;
+        self.jobs_failed += o.jobs_failed;
     }
 }
 
@@ -147,6 +159,22 @@ impl Recorder {
                 d.renegotiation.record(completed.saturating_sub(started))
             }
             Record::Vad { intended, observed } => d.vad.record(observed.saturating_sub(intended)),
+            Record::JobStarted { submitted, started } => {
+                d.job_start.record(started.saturating_sub(submitted));
+                self.events.jobs_started += 1;
+            }
+            Record::JobEnded {
+                submitted,
+                ended,
+                succeeded,
+            } => {
+                self.events.jobs_ended += 1;
+                if succeeded {
+                    d.job_total.record(ended.saturating_sub(submitted));
+                } else {
+                    self.events.jobs_failed += 1;
+                }
+            }
             Record::LoopLag { lag } => d.loop_lag.record(lag),
             Record::PacingError { error } => d.pacing.record(error),
         }
@@ -214,6 +242,7 @@ pub struct Aggregator {
     current: Interval,
     total: Interval,
     live_sessions: u64,
+    running_jobs: u64,
     series: Vec<Snapshot>,
     intervals: Vec<IntervalHistograms>,
 }
@@ -231,6 +260,7 @@ impl Aggregator {
             current: Interval::default(),
             total: Interval::default(),
             live_sessions: 0,
+            running_jobs: 0,
             series: Vec::new(),
             intervals: Vec::new(),
         }
@@ -255,6 +285,8 @@ impl Aggregator {
         let e = &cur.events;
         self.live_sessions = (self.live_sessions + e.sessions_up).saturating_sub(e.sessions_down);
         row.sessions = self.live_sessions;
+        self.running_jobs = (self.running_jobs + e.jobs_started).saturating_sub(e.jobs_ended);
+        row.jobs_running = self.running_jobs;
         row.joins = cur.dists.join[JoinPhase::FirstMedia.index()].count();
         row.join_failures = e.join_failed.iter().sum();
         row.server_cpu_cores = tick.server_cpu_cores;
@@ -338,6 +370,9 @@ impl Aggregator {
         counts.insert("sessions_up".into(), e.sessions_up);
         counts.insert("sessions_down".into(), e.sessions_down);
         counts.insert("disconnects".into(), e.disconnects);
+        counts.insert("jobs.started".into(), e.jobs_started);
+        counts.insert("jobs.ended".into(), e.jobs_ended);
+        counts.insert("jobs.failed".into(), e.jobs_failed);
         for (i, flow) in ["audio", "screen", "video", "control"].iter().enumerate() {
             counts.insert(format!("wire.in.packets.{flow}"), values.packets_in[i]);
             counts.insert(format!("wire.in.bytes.{flow}"), values.bytes_in[i]);

@@ -69,6 +69,8 @@ pub struct Snapshot {
     pub joins: u64,
     /// Sessions that gave up joining in the second.
     pub join_failures: u64,
+    /// Recording/transcription jobs running at the end of the second.
+    pub jobs_running: u64,
     /// Target CPU, cores used over the second (empty when no probe).
     pub server_cpu_cores: Option<f64>,
     /// Target resident memory, bytes (empty when no probe).
@@ -127,6 +129,7 @@ impl Snapshot {
             sessions: 0,
             joins: 0,
             join_failures: 0,
+            jobs_running: 0,
             server_cpu_cores: None,
             server_rss_bytes: None,
             bw_in_bps: 0.0,

@@ -113,6 +113,19 @@ pub fn figures(s: &Summary) -> Vec<Figure> {
             p.mbps_per_screen_sharer,
             Neutral,
         ),
+        f("jobs_failed", "", n(s.jobs.failed), LowerIsBetter),
+        f(
+            "job_start_p99",
+            "ms",
+            us(s.jobs.start_p99_us),
+            LowerIsBetter,
+        ),
+        f(
+            "job_total_p99",
+            "ms",
+            us(s.jobs.total_p99_us),
+            LowerIsBetter,
+        ),
         f(
             "saturated_seconds",
             "s",

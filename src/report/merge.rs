@@ -181,6 +181,7 @@ fn add_row(m: &mut Snapshot, r: &Snapshot, probes: bool) {
     m.sessions += r.sessions;
     m.joins += r.joins;
     m.join_failures += r.join_failures;
+    m.jobs_running += r.jobs_running;
     if probes {
         m.server_cpu_cores = r.server_cpu_cores;
         m.server_rss_bytes = r.server_rss_bytes;

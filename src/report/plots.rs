@@ -275,6 +275,46 @@ pub fn figures(r: &RunResult) -> Vec<Figure> {
             },
         ],
     });
+    if r.summary.jobs.started > 0 {
+        let start = r.histograms.get("job.start").cloned().unwrap_or_default();
+        let total = r.histograms.get("job.total").cloned().unwrap_or_default();
+        let secs = |l: Option<Line>| {
+            l.map(|mut l| {
+                l.points.iter_mut().for_each(|p| p.0 /= 1000.0);
+                l
+            })
+        };
+        out.push(Figure {
+            name: "jobs",
+            caption: "Recording/transcription jobs: running over time, and job latency CDFs",
+            charts: vec![
+                Chart {
+                    title: "Running jobs".into(),
+                    x_desc: "time since start (s)".into(),
+                    y_desc: "jobs".into(),
+                    lines: vec![Line {
+                        label: "running".into(),
+                        points: series(&|r| Some(r.jobs_running as f64)),
+                        color: PURPLE,
+                    }],
+                    bands: bands(r),
+                },
+                Chart {
+                    title: "Job latency (CDF)".into(),
+                    x_desc: "s after submission".into(),
+                    y_desc: "fraction of jobs".into(),
+                    lines: [
+                        secs(cdf_line("running", &start, BLUE_)),
+                        secs(cdf_line("done", &total, ORANGE)),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
+                    bands: Vec::new(),
+                },
+            ],
+        });
+    }
     out
 }
 

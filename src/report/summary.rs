@@ -105,6 +105,25 @@ pub struct PerFlow {
     pub mbps_per_screen_sharer: Option<f64>,
 }
 
+/// Recording and transcription jobs (all zero and null for a run without jobs).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Jobs {
+    /// Jobs that started running.
+    pub started: u64,
+    /// Jobs that ended successfully.
+    pub completed: u64,
+    /// Jobs that failed or were lost.
+    pub failed: u64,
+    /// Median submit → running, µs.
+    pub start_p50_us: Option<u64>,
+    /// 99th percentile submit → running, µs.
+    pub start_p99_us: Option<u64>,
+    /// Median submit → done, successful jobs, µs.
+    pub total_p50_us: Option<u64>,
+    /// 99th percentile submit → done, µs.
+    pub total_p99_us: Option<u64>,
+}
+
 /// Whether the harness kept up.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SelfHealth {
@@ -158,6 +177,8 @@ pub struct Summary {
     pub qoe: Qoe,
     /// Per-flow figures.
     pub per_flow: PerFlow,
+    /// Jobs.
+    pub jobs: Jobs,
     /// Harness self-health.
     pub self_health: SelfHealth,
     /// Scenario thresholds.
@@ -314,6 +335,22 @@ impl Summary {
             disconnects: counts.get("disconnects").copied().unwrap_or(0),
         };
 
+        let h = |name: &str, q: f64| histograms.get(name).and_then(|h| h.quantile_us(q));
+        let failed = counts.get("jobs.failed").copied().unwrap_or(0);
+        let jobs = Jobs {
+            started: counts.get("jobs.started").copied().unwrap_or(0),
+            completed: counts
+                .get("jobs.ended")
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(failed),
+            failed,
+            start_p50_us: h("job.start", 0.5),
+            start_p99_us: h("job.start", 0.99),
+            total_p50_us: h("job.total", 0.5),
+            total_p99_us: h("job.total", 0.99),
+        };
+
         let mut verdict = Saturation::default();
         let mut saturated_seconds = 0;
         for r in &rows {
@@ -383,6 +420,7 @@ impl Summary {
             benchmark,
             qoe,
             per_flow,
+            jobs,
             self_health,
             thresholds,
             passed,

@@ -54,6 +54,8 @@ pub struct Synthetic {
     pub shard: Option<(u32, u32)>,
     /// Threshold expressions to evaluate.
     pub thresholds: Vec<String>,
+    /// Recording jobs: one per call for the first `jobs` calls, over the steady window.
+    pub jobs: u32,
 }
 
 impl Synthetic {
@@ -79,6 +81,7 @@ impl Synthetic {
                 "loss < 1%".into(),
                 "join_failures <= 0%".into(),
             ],
+            jobs: 0,
         }
     }
 
@@ -130,6 +133,18 @@ impl Synthetic {
         let end_s = self.stop_after_s.unwrap_or(phases.end.as_secs() + 1);
         let probes_server = self.shard.is_none_or(|(i, _)| i == 0);
         let mut recorders = [Recorder::new(), Recorder::new()];
+        // (submitted, running, done) per recorded call, drawn once.
+        let jobs: Vec<(Duration, Duration, Duration)> = calls
+            .iter()
+            .filter(|c| **c < self.jobs)
+            .map(|c| {
+                let submitted = phases.steady_start + Duration::from_millis(u64::from(*c) * 700);
+                let started = submitted + Duration::from_millis((2_500.0 * noise(0.3)) as u64);
+                let ended =
+                    phases.steady_end + Duration::from_millis((1_500.0 * noise(0.3)) as u64);
+                (submitted, started, ended)
+            })
+            .collect();
         for t in 0..end_s {
             let sec = Duration::from_secs(t);
             let next = sec + Duration::from_secs(1);
@@ -240,6 +255,19 @@ impl Synthetic {
                 // ≈0.15 % loss, varying by second.
                 let lost = (expected * 3 + t) / 2000;
                 counters.media_quality(TrackKind::Audio, expected, lost);
+            }
+            for &(submitted, started, ended) in &jobs {
+                let rec = &mut recorders[0];
+                if started >= sec && started < next {
+                    rec.record(Record::JobStarted { submitted, started });
+                }
+                if ended >= sec && ended < next {
+                    rec.record(Record::JobEnded {
+                        submitted,
+                        ended,
+                        succeeded: true,
+                    });
+                }
             }
             for (i, rec) in recorders.iter_mut().enumerate() {
                 for k in 0..50u64 {

@@ -192,6 +192,31 @@ pub fn sections(result: &RunResult) -> Vec<Section> {
             table: health,
         },
     ];
+    let j = &s.jobs;
+    if j.started > 0 || j.failed > 0 {
+        let mut t = Table::new([
+            "Started",
+            "Completed",
+            "Failed",
+            "Start p50",
+            "Start p99",
+            "Total p50",
+            "Total p99",
+        ]);
+        t.row([
+            j.started.to_string(),
+            j.completed.to_string(),
+            j.failed.to_string(),
+            micros(j.start_p50_us),
+            micros(j.start_p99_us),
+            micros(j.total_p50_us),
+            micros(j.total_p99_us),
+        ]);
+        out.push(Section {
+            title: "Jobs",
+            table: t,
+        });
+    }
     if !s.thresholds.is_empty() {
         let mut t = Table::new(["Threshold", "Measured", "Result"]);
         for r in &s.thresholds {
