@@ -271,3 +271,30 @@ impl LegacyText {
         (self == LegacyText::Ping).then_some(LegacyText::Pong)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inflate_accepts_exactly_the_cap() {
+        let at_cap = compress(&vec![b'a'; MAX_SDP_INFLATED_LEN]);
+        assert_eq!(inflate(&at_cap).unwrap().len(), MAX_SDP_INFLATED_LEN);
+        let over = compress(&vec![b'a'; MAX_SDP_INFLATED_LEN + 1]);
+        assert!(matches!(
+            inflate(&over),
+            Err(DcDecodeError::InflatedTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn type_is_written_as_uint8_with_marker() {
+        for msg in [
+            DcMessage::Ping,
+            DcMessage::LockRequest,
+            DcMessage::MediaMap(MediaMap::new()),
+        ] {
+            assert_eq!(msg.encode()[..2], [0xcc, msg.type_number()]);
+        }
+    }
+}

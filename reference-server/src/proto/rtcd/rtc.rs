@@ -376,3 +376,26 @@ impl StreamIdPayload {
         to_json(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtc_types_are_numbered_from_one() {
+        assert_eq!(RtcType::from_int(0), None);
+        for (i, t) in RtcType::ALL.into_iter().enumerate() {
+            assert_eq!(t.as_u8() as usize, i + 1);
+            assert_eq!(RtcType::from_int(i as i128 + 1), Some(t));
+        }
+        assert_eq!(RtcType::from_int(11), None);
+    }
+
+    #[test]
+    fn candidate_nullable_fields_are_written_as_null() {
+        assert_eq!(
+            String::from_utf8(to_json(&IceCandidateInit::default())).unwrap(),
+            r#"{"candidate":"","sdpMid":null,"sdpMLineIndex":null,"usernameFragment":null}"#
+        );
+    }
+}

@@ -284,3 +284,47 @@ fn read_str_map<const N: usize>(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_duplicate_join_key_wins_even_when_wrong_typed() {
+        // {"sessionID": "a", "sessionID": 1}: the second value is not a str, so the id reads as empty.
+        let mut frame = Vec::new();
+        put_str(&mut frame, "join");
+        put_map_len(&mut frame, 2);
+        put_str(&mut frame, "sessionID");
+        put_str(&mut frame, "a");
+        put_str(&mut frame, "sessionID");
+        frame.push(0x01);
+        let WsMessage::Join(join) = WsMessage::decode(&frame).unwrap() else {
+            panic!("not a join")
+        };
+        assert_eq!(join.session_id, "");
+        assert_eq!(join.missing_id(), Some("callID"));
+    }
+
+    #[test]
+    fn frame_of_exactly_the_limit_is_read() {
+        // A hello padded with an ignored key up to exactly 1 MiB passes the size check.
+        let mut frame = Vec::new();
+        put_str(&mut frame, "hello");
+        put_map_len(&mut frame, 3);
+        for (k, v) in [("clientID", "c"), ("connID", "d")] {
+            put_str(&mut frame, k);
+            put_str(&mut frame, v);
+        }
+        put_str(&mut frame, "pad");
+        let pad = MAX_FRAME_LEN - frame.len() - 5; // str32 header is 5 bytes
+        put_str(&mut frame, &"x".repeat(pad));
+        assert_eq!(frame.len(), MAX_FRAME_LEN);
+        assert!(WsMessage::decode(&frame).is_ok());
+        frame.push(0xc0);
+        assert!(matches!(
+            WsMessage::decode(&frame),
+            Err(WsDecodeError::FrameTooLarge { .. })
+        ));
+    }
+}
