@@ -191,18 +191,20 @@ impl RtcMessage {
         let mut msg_type = None;
         let mut m = RtcMessage::to_rtcd("", RtcType::Ice, Vec::new());
         for _ in 0..n {
-            let key = r.str().map_err(WsDecodeError::at("rtc message key"))?;
+            let key = r
+                .str_bytes()
+                .map_err(WsDecodeError::at("rtc message key"))?;
             let target = match key {
-                "group_id" => &mut m.group_id,
-                "user_id" => &mut m.user_id,
-                "session_id" => &mut m.session_id,
-                "call_id" => &mut m.call_id,
-                "type" => {
+                b"group_id" => &mut m.group_id,
+                b"user_id" => &mut m.user_id,
+                b"session_id" => &mut m.session_id,
+                b"call_id" => &mut m.call_id,
+                b"type" => {
                     let v = r.int().map_err(WsDecodeError::at("rtc message type"))?;
                     msg_type = Some(RtcType::from_int(v).ok_or(WsDecodeError::UnknownRtcType(v))?);
                     continue;
                 }
-                "data" => {
+                b"data" => {
                     m.data = r
                         .bytes_lenient()
                         .map_err(WsDecodeError::at("rtc message data"))?
