@@ -189,7 +189,9 @@ impl Recorder {
     }
 }
 
-/// What the probes saw in one second, given to [`Aggregator::seal`].
+/// What the probes saw in one second, given to [`Aggregator::seal`]. Seal once per second of the
+/// run clock: byte counts of the interval are reported as bits per second without dividing by the
+/// interval's length.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Tick {
     /// Seconds since the run start (the row covers `[t_s, t_s + 1)`).

@@ -214,16 +214,14 @@ impl RunResult {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(source) => return Err(ReadError::Io { path, source }),
         };
-        let mut r = RunResult {
+        Ok(RunResult {
             summary: Summary::compute(&manifest, &series, &hist.histograms, &hist.counts),
             manifest,
             series,
             histograms: hist.histograms,
             counts: hist.counts,
             intervals,
-        };
-        r.resummarise();
-        Ok(r)
+        })
     }
 }
 
