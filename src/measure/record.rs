@@ -113,6 +113,14 @@ pub enum Record {
     },
     /// A stream's current RFC 3550 interarrival jitter, sampled once a second per received stream.
     Jitter { kind: TrackKind, jitter: Duration },
+    /// One received stream's loss over the last second (or its lifetime): `lost` of `expected`
+    /// packets. Feeds the per-stream loss distribution; run-wide totals come from
+    /// [`HotCounters::media_quality`](super::HotCounters::media_quality).
+    StreamLoss {
+        kind: TrackKind,
+        expected: u64,
+        lost: u64,
+    },
     /// A video freeze: no frame for `gap` (> 500 ms) on a received video or screen stream.
     Freeze { kind: TrackKind, gap: Duration },
     /// A renegotiation (new offer → answer applied) took `completed − started`.

@@ -37,6 +37,8 @@ struct Dists {
     latency: [LatencyHistogram; 3],
     jitter: [LatencyHistogram; 3],
     freeze: [LatencyHistogram; 3],
+    /// Per-stream loss in parts per million (not µs: the layout is only a value range).
+    loss: [LatencyHistogram; 3],
     renegotiation: LatencyHistogram,
     vad: LatencyHistogram,
     loop_lag: LatencyHistogram,
@@ -54,6 +56,7 @@ impl Dists {
         add_all(&mut self.latency, &o.latency);
         add_all(&mut self.jitter, &o.jitter);
         add_all(&mut self.freeze, &o.freeze);
+        add_all(&mut self.loss, &o.loss);
         self.renegotiation.add(&o.renegotiation);
         self.vad.add(&o.vad);
         self.loop_lag.add(&o.loop_lag);
@@ -72,6 +75,7 @@ impl Dists {
             h.insert(format!("latency.{}", k.name()), self.latency[i].clone());
             h.insert(format!("jitter.{}", k.name()), self.jitter[i].clone());
             h.insert(format!("freeze.{}", k.name()), self.freeze[i].clone());
+            h.insert(format!("loss.{}", k.name()), self.loss[i].clone());
         }
         h.insert("renegotiation".into(), self.renegotiation.clone());
         h.insert("vad".into(), self.vad.clone());
@@ -154,6 +158,17 @@ impl Recorder {
                 received,
             } => d.latency[kind.index()].record(received.saturating_sub(intended_send)),
             Record::Jitter { kind, jitter } => d.jitter[kind.index()].record(jitter),
+            Record::StreamLoss {
+                kind,
+                expected,
+                lost,
+            } => {
+                if expected > 0 {
+                    let ppm = u128::from(lost.min(expected)) * 1_000_000 / u128::from(expected);
+                    // ppm ≤ 1 000 000 after the min above, so it fits in u64.
+                    d.loss[kind.index()].record_us(ppm as u64);
+                }
+            }
             Record::Freeze { kind, gap } => d.freeze[kind.index()].record(gap),
             Record::Renegotiation { started, completed } => {
                 d.renegotiation.record(completed.saturating_sub(started))
@@ -503,6 +518,37 @@ mod tests {
         assert_eq!(m.counts["join_failed.ice_connected"], 1);
         let p = m.histograms["join.first_media"].quantile_us(0.5).unwrap();
         assert!((450_000..=450_500).contains(&p));
+    }
+
+    #[test]
+    fn stream_loss_is_kept_per_stream_in_ppm() {
+        let mut r = Recorder::new();
+        r.record(Record::StreamLoss {
+            kind: TrackKind::Screen,
+            expected: 150,
+            lost: 3,
+        });
+        r.record(Record::StreamLoss {
+            kind: TrackKind::Screen,
+            expected: 0,
+            lost: 0,
+        });
+        let mut agg = Aggregator::new(
+            Arc::new(HotCounters::default()),
+            phases(),
+            HealthLimits::for_cores(1),
+        );
+        agg.absorb(r.take());
+        let m = agg.finish();
+        let h = &m.histograms["loss.screen"];
+        assert_eq!(
+            h.count(),
+            1,
+            "a stream with nothing expected is not a sample"
+        );
+        // 3 / 150 = 2 % = 20 000 ppm (3 significant digits).
+        let v = h.max_us().unwrap();
+        assert!((19_984..=20_031).contains(&v), "{v}");
     }
 
     #[test]

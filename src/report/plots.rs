@@ -127,10 +127,17 @@ fn bands(r: &RunResult) -> Vec<Band> {
 fn cdf_line(label: &str, h: &LatencyHistogram, color: RGBColor) -> Option<Line> {
     (!h.is_empty()).then(|| Line {
         label: format!("{label} (n={})", h.count()),
+        // Drawn as steps: a straight line between buckets would invent values in between.
         points: h
             .cdf()
             .into_iter()
-            .map(|(us, f)| (us as f64 / 1000.0, f))
+            .scan(0.0, |below, (us, f)| {
+                let x = us as f64 / 1000.0;
+                let step = [(x, *below), (x, f)];
+                *below = f;
+                Some(step)
+            })
+            .flatten()
             .collect(),
         color,
     })
@@ -251,10 +258,27 @@ pub fn figures(r: &RunResult) -> Vec<Figure> {
             bands: Vec::new(),
         }],
     });
+    let mut loss_lines = Vec::new();
+    for (kind, color) in [("audio", BLUE_), ("screen", ORANGE), ("video", GREEN_)] {
+        if let Some(h) = r.histograms.get(&format!("loss.{kind}")) {
+            // Stored in parts per million; plotted in percent.
+            loss_lines.extend(cdf_line(kind, h, color).map(|mut l| {
+                l.points.iter_mut().for_each(|p| p.0 /= 10.0);
+                l
+            }));
+        }
+    }
     out.push(Figure {
         name: "track_quality",
-        caption: "Per-stream RFC 3550 jitter distribution per track kind, and media loss per second",
+        caption: "Per-stream jitter and loss distributions per track kind, and media loss per second",
         charts: vec![
+            Chart {
+                title: "Loss per received stream (CDF)".into(),
+                x_desc: "% of the stream's packets lost".into(),
+                y_desc: "fraction of stream-seconds".into(),
+                lines: loss_lines,
+                bands: Vec::new(),
+            },
             Chart {
                 title: "Jitter per received stream (CDF)".into(),
                 x_desc: "ms".into(),

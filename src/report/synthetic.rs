@@ -223,6 +223,17 @@ impl Synthetic {
                                 + Duration::from_micros((one_way * noise(0.5)) as u64),
                         });
                     }
+                    // One stream in seven sees a little loss, the rest none.
+                    let lost = if s % 7 == 3 {
+                        (noise(1.0) * 1.5) as u64
+                    } else {
+                        0
+                    };
+                    rec.record(Record::StreamLoss {
+                        kind: TrackKind::Audio,
+                        expected: 50,
+                        lost,
+                    });
                     rec.record(Record::Jitter {
                         kind: TrackKind::Audio,
                         jitter: Duration::from_micros((900.0 * noise(0.7)) as u64),
@@ -239,6 +250,11 @@ impl Synthetic {
                                     + Duration::from_micros((4_000.0 * noise(0.6)) as u64),
                             });
                         }
+                        rec.record(Record::StreamLoss {
+                            kind: TrackKind::Screen,
+                            expected: 150,
+                            lost: (noise(1.0) * 1.2) as u64,
+                        });
                         rec.record(Record::Jitter {
                             kind: TrackKind::Screen,
                             jitter: Duration::from_micros((2_500.0 * noise(0.6)) as u64),
