@@ -278,3 +278,18 @@ fn job_runs_get_job_figures_and_plots() {
     let plain = std::fs::read_to_string(fixture().join("summary.json")).unwrap();
     assert!(plain.contains("\"started\": 0"));
 }
+
+#[test]
+fn series_rows_are_on_disk_as_soon_as_they_are_appended() {
+    let r = Synthetic::small().generate();
+    let dir = temp_dir("series-writer");
+    let mut w = callsbench::report::SeriesWriter::create(&dir).unwrap();
+    for row in &r.series[..5] {
+        w.append(row).unwrap();
+    }
+    // Read back while the writer is still open, as after a crash.
+    let mut reader = csv::Reader::from_path(dir.join("series.csv")).unwrap();
+    let rows: Vec<callsbench::measure::Snapshot> =
+        reader.deserialize().collect::<Result<_, _>>().unwrap();
+    assert_eq!(rows, r.series[..5]);
+}

@@ -225,6 +225,44 @@ impl RunResult {
     }
 }
 
+/// Appends `series.csv` rows as the run goes, so a run killed without a chance to write its results
+/// still leaves every sealed second on disk. [`RunResult::write`] rewrites the file at the end.
+#[derive(Debug)]
+pub struct SeriesWriter {
+    path: PathBuf,
+    writer: csv::Writer<fs::File>,
+}
+
+impl SeriesWriter {
+    /// Creates `dir/series.csv` (and `dir`).
+    pub fn create(dir: &Path) -> Result<SeriesWriter, WriteError> {
+        fs::create_dir_all(dir).map_err(|source| WriteError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = dir.join(names::SERIES);
+        let writer = csv::Writer::from_path(&path).map_err(|source| WriteError::Csv {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(SeriesWriter { path, writer })
+    }
+
+    /// Appends one row and flushes it to the file.
+    pub fn append(&mut self, row: &Snapshot) -> Result<(), WriteError> {
+        self.writer
+            .serialize(row)
+            .map_err(|source| WriteError::Csv {
+                path: self.path.clone(),
+                source,
+            })?;
+        self.writer.flush().map_err(|source| WriteError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), WriteError> {
     let mut text = serde_json::to_string_pretty(value).map_err(|e| WriteError::Encode {
         path: path.to_owned(),

@@ -16,7 +16,8 @@
 //!    (`From<plan::flow::CallMix>`), this result's [`FlowCounts`] (`From<plan::flow::Flows>`, or
 //!    summed over the calls the shard holds) and [`PhaseSeconds`] (`From<scenario::PhaseTimes>`);
 //!    a [`TargetInfo`] with the probe used ([`ProbeSource`]) and the target's vCPUs.
-//! 2. Run the engine with `measure` (see its module docs), then
+//! 2. Run the engine with `measure` (see its module docs); append each sealed second to a
+//!    [`SeriesWriter`] so even a killed run leaves its series on disk; at the end
 //!    `RunResult::new(manifest, aggregator.finish())`.
 //! 3. Ctrl-C, a dead target or a fatal error: still call `finish()` and build the result, with
 //!    `complete: false`, the [`EndReason`] and a sentence in `end_detail`; everything is written and
@@ -40,7 +41,7 @@ pub mod synthetic;
 pub mod table;
 pub mod text;
 
-pub use files::{ReadError, RunResult, WriteError};
+pub use files::{ReadError, RunResult, SeriesWriter, WriteError};
 pub use model::{
     EndReason, FlowCounts, Host, Manifest, Mix, PhaseSeconds, ProbeSource, ScenarioInfo,
     ShardEntry, TargetInfo, Tool,
