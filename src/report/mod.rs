@@ -11,11 +11,11 @@
 //!                                                                      ─▶ .exit_code()
 //! ```
 //!
-//! 1. Build a [`Manifest`]: [`Host::this_machine`], [`Tool::this`], a [`ScenarioInfo`] with the
-//!    scenario's name, seed, threshold strings (`Threshold::to_string`), the benchmark [`Mix`]
-//!    (`From<plan::flow::CallMix>`), this result's [`FlowCounts`] (`From<plan::flow::Flows>`, or
-//!    summed over the calls the shard holds) and [`PhaseSeconds`] (`From<scenario::PhaseTimes>`);
-//!    a [`TargetInfo`] with the probe used ([`ProbeSource`]) and the target's vCPUs.
+//! 1. Build a [`Manifest`]: [`Host::this_machine`], [`Tool::this`],
+//!    [`ScenarioInfo::of_plan`] (name, seed, thresholds, the whole scenario's benchmark [`Mix`],
+//!    the [`FlowCounts`] of the plan or shard slice this harness runs, phase boundaries), and a
+//!    [`TargetInfo`] with the probe used ([`ProbeSource`]) and the target's vCPUs (the host's cores
+//!    for the embedded target). `tests/report_pipeline.rs` wires all of it end to end.
 //! 2. Run the engine with `measure` (see its module docs); append each sealed second to a
 //!    [`SeriesWriter`] so even a killed run leaves its series on disk; at the end
 //!    `RunResult::new(manifest, aggregator.finish())`.
@@ -43,7 +43,7 @@ pub mod text;
 
 pub use files::{ReadError, RunResult, SeriesWriter, WriteError};
 pub use model::{
-    EndReason, FlowCounts, Host, Manifest, Mix, PhaseSeconds, ProbeSource, ScenarioInfo,
-    ShardEntry, TargetInfo, Tool,
+    EndReason, FORMAT_VERSION, FlowCounts, Host, Manifest, Mix, PhaseSeconds, ProbeSource,
+    ScenarioInfo, ShardEntry, TargetInfo, Tool,
 };
 pub use summary::{Summary, steady_window};

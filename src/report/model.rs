@@ -1,13 +1,14 @@
 //! The run's description (`manifest.json`): tool and host versions, scenario, seed, call mix and flow
 //! counts, target, wire-accounting settings, how and why the run ended, and the shards it came from.
 
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::measure::WireOverhead;
 use crate::plan::flow::{CallMix, Flows};
-use crate::scenario::PhaseTimes;
+use crate::scenario::{PhaseTimes, Plan, Scenario};
 
 /// Version of the results-directory format (manifest, series, summary, histograms).
 pub const FORMAT_VERSION: u32 = 1;
@@ -210,6 +211,65 @@ pub struct ScenarioInfo {
     pub flows: FlowCounts,
     /// Plan phase boundaries.
     pub phases: PhaseSeconds,
+}
+
+impl Mix {
+    /// The benchmark-table mix of a whole scenario. With several call groups the per-call columns
+    /// are the largest group's and `uniform` is false.
+    pub fn of_scenario(scenario: &Scenario) -> Mix {
+        let groups = scenario.groups();
+        let largest = groups.iter().max_by_key(|g| g.participants().get());
+        Mix {
+            calls: groups.iter().map(|g| g.count().get()).sum(),
+            users_per_call: largest.map_or(0, |g| g.participants().get()),
+            unmuted_per_call: largest.map_or(0, |g| g.unmuted()),
+            screen_calls: groups.iter().map(|g| g.screen_sharing()).sum(),
+            video_per_call: largest.map_or(0, |g| g.video()),
+            uniform: groups.len() <= 1,
+        }
+    }
+}
+
+impl FlowCounts {
+    /// The flows of the sessions in `plan` (a whole plan or one shard's slice): each sent stream
+    /// is forwarded to the other participants of its call.
+    pub fn of_plan(plan: &Plan) -> FlowCounts {
+        let mut f = FlowCounts::default();
+        for call in plan.calls() {
+            let others = u64::from(call.participants().saturating_sub(1));
+            for session in call.sessions() {
+                let r = session.roles();
+                f.sessions += 1;
+                f.audio_sources += u64::from(r.speaker);
+                f.screen_sharers += u64::from(r.screen);
+                f.video_sources += u64::from(r.camera);
+                f.forwarded_audio += u64::from(r.speaker) * others;
+                f.screen_viewers += u64::from(r.screen) * others;
+                f.forwarded_video += u64::from(r.camera) * others;
+            }
+        }
+        f
+    }
+}
+
+impl ScenarioInfo {
+    /// Everything the manifest says about the scenario, from the loaded scenario and the plan (or
+    /// shard slice) this harness runs.
+    pub fn of_plan(scenario: &Scenario, plan: &Plan, file: Option<&Path>) -> ScenarioInfo {
+        ScenarioInfo {
+            name: scenario.name().to_owned(),
+            file: file.map(|p| p.display().to_string()),
+            seed: plan.seed(),
+            thresholds: scenario
+                .thresholds()
+                .iter()
+                .map(|t| t.to_string())
+                .collect(),
+            mix: Mix::of_scenario(scenario),
+            flows: FlowCounts::of_plan(plan),
+            phases: PhaseSeconds::from(plan.phases()),
+        }
+    }
 }
 
 /// Where server CPU and memory came from.

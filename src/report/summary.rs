@@ -187,19 +187,25 @@ pub struct Summary {
     pub passed: bool,
 }
 
-/// The steady window: from the later of the plan's steady start and the last second with join
-/// activity plus the settle time, to the plan's first leave, clipped to the recorded seconds.
+/// The steady window: from the plan's steady start (last planned join + settle) to its first leave,
+/// clipped to the recorded seconds. When sessions were still joining (or failing to) in a second
+/// after the one holding the last planned join, the window starts `settle` after that second
+/// instead: averages must not include a ramp that ran late.
 pub fn steady_window(manifest: &Manifest, series: &[Snapshot]) -> SteadyWindow {
     let p = &manifest.scenario.phases;
+    let plan_start = p.steady_start_s.max(0.0).ceil() as u64;
     let plan_end = p.steady_end_s.max(0.0).floor() as u64;
-    let last_join = series
+    let last_planned_join_second = p.join_end_s.max(0.0).floor() as u64;
+    let late_join_end = series
         .iter()
-        .filter(|r| (r.joins > 0 || r.join_failures > 0) && (r.t_s as f64) < p.steady_end_s)
+        .filter(|r| r.joins > 0 || r.join_failures > 0)
+        .filter(|r| r.t_s > last_planned_join_second && (r.t_s as f64) < p.steady_end_s)
         .map(|r| r.t_s + 1)
-        .max()
-        .unwrap_or(0);
-    let start =
-        (p.steady_start_s.max(0.0).ceil() as u64).max(last_join + p.settle_s().ceil() as u64);
+        .max();
+    let start = match late_join_end {
+        Some(end) => plan_start.max(end + p.settle_s().ceil() as u64),
+        None => plan_start,
+    };
     let recorded_end = series.iter().map(|r| r.t_s + 1).max().unwrap_or(0);
     let end = plan_end.min(recorded_end).max(start);
     let seconds = series
@@ -474,5 +480,27 @@ fn evaluate(
         threshold: threshold.to_string(),
         measured: measured.map(|m| m.to_string()),
         passed: measured.is_some_and(|m| threshold.passes(m)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::synthetic::Synthetic;
+
+    #[test]
+    fn late_joins_push_the_steady_window_back() {
+        let r = Synthetic::small().generate();
+        let w = steady_window(&r.manifest, &r.series);
+        assert_eq!((w.start_s, w.end_s, w.seconds), (15, 45, 30));
+        let mut series = r.series.clone();
+        // A session that only managed to join in second 17.
+        series[17].joins = 1;
+        let w = steady_window(&r.manifest, &series);
+        assert_eq!((w.start_s, w.end_s), (18 + 5, 45));
+        // Join activity in the second of the last planned join is on time.
+        let mut series = r.series.clone();
+        series[10].join_failures = 1;
+        assert_eq!(steady_window(&r.manifest, &series).start_s, 15);
     }
 }
