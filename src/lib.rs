@@ -3,3 +3,4 @@
 //! The binary is a thin shell over [`cli::run`]; tests call it in-process.
 
 pub mod cli;
+pub mod media;
