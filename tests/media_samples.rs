@@ -180,3 +180,26 @@ fn loader_shares_one_copy_and_refuses_bad_input() {
     assert!(err.to_string().contains("make-media.sh levels"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn speech_files_hold_one_packet_per_ogg_page() {
+    // The official load-test tool sends one Ogg page per 20 ms tick; our samples stay usable by it.
+    for name in ["speech-89.ogg", "speech-97.ogg", "conversation.ogg"] {
+        let bytes = std::fs::read(builtin_dir().join(name)).unwrap();
+        let mut reader = ogg::reading::PacketReader::new(std::io::Cursor::new(bytes));
+        let mut packets = 0;
+        while let Some(p) = reader.read_packet().unwrap() {
+            assert!(
+                p.first_in_page() && p.last_in_page(),
+                "{name}: packet {packets} shares a page"
+            );
+            packets += 1;
+        }
+        let m = manifest();
+        assert_eq!(
+            packets,
+            entry(&m, name).frames + 2,
+            "{name}: OpusHead + OpusTags + frames"
+        );
+    }
+}

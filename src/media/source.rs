@@ -190,8 +190,9 @@ impl VideoSource {
         if self.packet_in_frame == 0 && self.keyframe_wanted {
             self.keyframe_wanted = false;
             let key = self.sample.nearest_keyframe(self.cursor);
-            if key != self.cursor || !self.sample.frames[self.cursor].keyframe {
-                self.keyframes_forced += u64::from(self.frames_out > 0);
+            // A jump in the sample after the first frame is a keyframe a real encoder made on request.
+            if key != self.cursor && self.frames_out > 0 {
+                self.keyframes_forced += 1;
             }
             self.cursor = key;
         }
