@@ -4,3 +4,5 @@
 
 pub mod cli;
 pub mod media;
+pub mod plan;
+pub mod scenario;
