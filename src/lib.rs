@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod measure;
+pub mod media;
 pub mod plan;
 pub mod report;
 pub mod scenario;
