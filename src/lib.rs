@@ -4,6 +4,9 @@
 
 pub mod cli;
 pub mod engine;
+pub mod measure;
+pub mod media;
 pub mod plan;
+pub mod report;
 pub mod scenario;
 pub mod target;
