@@ -2,7 +2,8 @@
 //!
 //! - [`participant`]: one Calls end user around a str0m `Rtc` (join, negotiate, publish, receive).
 //! - [`negotiation`]: the client side of rtcd's signalling lock.
-//! - [`publish`], [`source`]: published tracks and the media sources that feed them.
+//! - [`publish`], [`source`]: published tracks and the media sources that feed them; [`feed`]
+//!   adapts the media module's paced sample sources.
 //! - [`event`]: what participants report for measurement.
 //! - [`driver`]: the event-loop threads that own sockets and timers for many participants.
 //! - [`sim`]: participants and a server over an in-memory network in virtual time.
@@ -38,6 +39,7 @@
 
 pub mod driver;
 pub mod event;
+pub mod feed;
 #[cfg(test)]
 mod mock_sfu;
 pub mod negotiation;

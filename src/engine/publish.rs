@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use str0m::Rtc;
 use str0m::media::{Mid, Pt, Rid};
-use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo, Vp8Descriptor};
 
 use super::source::{MediaPacket, MediaSource};
 
@@ -90,6 +90,7 @@ impl Publication {
             seq,
             marker,
             audio_level,
+            picture_id,
             ..
         } = packet;
         let mut ext = ExtensionValues::default();
@@ -104,13 +105,23 @@ impl Publication {
         let Some(tx) = api.stream_tx_by_mid(mid, self.rid) else {
             return false;
         };
-        let write = RtpWrite::new(pt, SeqNo::from(seq), timestamp, now, payload)
+        // The PictureID is patched as str0m serialises the packet, so the shared payload is never
+        // copied; a payload without a VP8 descriptor is sent unpatched.
+        let patch = picture_id.and_then(|pid| {
+            Vp8Descriptor::parse(&payload)
+                .ok()
+                .and_then(|d| d.patch().picture_id(pid).build().ok())
+        });
+        let mut write = RtpWrite::new(pt, SeqNo::from(seq), timestamp, now, payload)
             .marker(marker)
             .ext_vals(ext)
             // Video is NACK-able. str0m answers NACKs only through an RTX stream, and rtcd
             // registers no RTX codec, so against rtcd its NACKs to a publisher go unanswered;
             // against a peer that negotiates RTX they are served from str0m's cache.
             .nackable(self.role != Role::Voice);
+        if let Some(patch) = patch {
+            write = write.vp8_patch(patch);
+        }
         tx.write_rtp(write);
         self.packets += 1;
         true

@@ -27,6 +27,9 @@ pub struct MediaPacket {
     pub audio_level: Option<i8>,
     /// Whether this packet belongs to a keyframe (video).
     pub keyframe: bool,
+    /// VP8 PictureID to write into the payload descriptor as the packet is sent (a looping sample
+    /// must not repeat picture ids); `None` sends the descriptor as it is.
+    pub picture_id: Option<u16>,
 }
 
 /// A paced source of RTP packets for one published track (or one simulcast layer).
@@ -163,6 +166,7 @@ impl MediaSource for ClipSource {
             marker,
             audio_level: frame.audio_level,
             keyframe: frame.keyframe,
+            picture_id: None,
         };
         self.seq += 1;
         self.packet += 1;
