@@ -567,3 +567,126 @@ fn random_uuid(rng: &mut StdRng) -> String {
         u64::from_be_bytes([0, 0, b[10], b[11], b[12], b[13], b[14], b[15]]),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use callsref::proto::rtcd::rtc::{SdpType, ServerCandidate, SessionDescription};
+
+    use super::*;
+
+    fn participant(dc_signaling: bool) -> (Participant, Instant) {
+        let now = Instant::now();
+        let cfg = ParticipantConfig {
+            call_id: "c".into(),
+            user_id: "u".into(),
+            session_id: "s".into(),
+            channel_id: "ch".into(),
+            dc_signaling,
+            local_addr: "127.0.0.1:5000".parse().unwrap(),
+            seed: 1,
+        };
+        (Participant::new(cfg, now), now)
+    }
+
+    fn drain(p: &mut Participant) -> Vec<Output> {
+        let mut out = Vec::new();
+        loop {
+            match p.poll_output().unwrap() {
+                Output::Timeout(_) => return out,
+                o => out.push(o),
+            }
+        }
+    }
+
+    #[test]
+    fn join_sends_join_offer_with_data_channel_then_trickles() {
+        let (mut p, now) = participant(true);
+        p.handle_input(Input::Command(now, Command::Join)).unwrap();
+        let signals: Vec<WsMessage> = drain(&mut p)
+            .into_iter()
+            .filter_map(|o| match o {
+                Output::Signal(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        let WsMessage::Join(join) = &signals[0] else {
+            panic!("first is join: {signals:?}")
+        };
+        assert_eq!(join.dc_signaling, Some(true));
+        assert_eq!(join.channel_id.as_deref(), Some("ch"));
+        let WsMessage::Rtc(offer) = &signals[1] else {
+            panic!()
+        };
+        let offer = offer.parse_sdp().unwrap();
+        assert_eq!(offer.sdp_type, SdpType::Offer);
+        assert!(offer.sdp.contains("m=application"), "{}", offer.sdp);
+        assert!(
+            !offer.sdp.contains("a=candidate"),
+            "candidates are trickled"
+        );
+        let WsMessage::Rtc(ice) = &signals[2] else {
+            panic!()
+        };
+        let init = ice.parse_ice_candidate().unwrap();
+        assert!(
+            init.candidate.contains("127.0.0.1 5000 typ host"),
+            "{init:?}"
+        );
+        let mid = init.sdp_mid.unwrap();
+        assert!(offer.sdp.contains(&format!("a=mid:{mid}")));
+        assert!(
+            offer
+                .sdp
+                .contains(&format!("a=ice-ufrag:{}", init.username_fragment.unwrap()))
+        );
+        // Joining twice is refused.
+        assert!(p.handle_input(Input::Command(now, Command::Join)).is_err());
+    }
+
+    #[test]
+    fn bad_signalling_is_a_typed_error_and_the_participant_goes_on() {
+        let (mut p, now) = participant(false);
+        p.handle_input(Input::Command(now, Command::Join)).unwrap();
+        drain(&mut p);
+        let garbage = RtcMessage::to_rtcd("s", RtcType::Sdp, b"{not json".to_vec());
+        let err = p
+            .handle_input(Input::Signal(now, WsMessage::Rtc(garbage)))
+            .unwrap_err();
+        assert!(matches!(err, ParticipantError::Signal(_)), "{err}");
+        let bad_ice = RtcMessage::to_rtcd(
+            "s",
+            RtcType::Ice,
+            ServerCandidate::wrap(callsref::proto::rtcd::rtc::IceCandidateInit {
+                candidate: "candidate:garbage".into(),
+                ..Default::default()
+            })
+            .to_json(),
+        );
+        assert!(
+            p.handle_input(Input::Signal(now, WsMessage::Rtc(bad_ice)))
+                .is_err()
+        );
+        // An answer that is not SDP is refused, and the first offer is still pending.
+        let answer = RtcMessage::sdp("s", &SessionDescription::answer("v=0"));
+        assert!(
+            p.handle_input(Input::Signal(now, WsMessage::Rtc(answer)))
+                .is_err()
+        );
+        assert!(!p.is_settled());
+        drain(&mut p);
+    }
+
+    #[test]
+    fn commands_before_the_data_channel_wait_for_it() {
+        let (mut p, now) = participant(false);
+        p.handle_input(Input::Command(now, Command::Join)).unwrap();
+        drain(&mut p);
+        p.handle_input(Input::Command(now, Command::Mute)).unwrap();
+        let out = drain(&mut p);
+        assert!(
+            !out.iter().any(|o| matches!(o, Output::Signal(_))),
+            "mute waits for the DC: {out:?}"
+        );
+        assert!(!p.is_settled());
+    }
+}

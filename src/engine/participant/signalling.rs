@@ -40,14 +40,20 @@ impl Participant {
             pending,
             sent: self.now,
         };
-        self.send_sdp(SessionDescription::offer(offer.to_sdp_string()), Via::Ws);
+        let sdp = offer.to_sdp_string();
+        // The candidate belongs to the first (and only, BUNDLE) m-line: the data channel's.
+        let first_mid = sdp
+            .lines()
+            .find_map(|l| l.strip_prefix("a=mid:"))
+            .map(|m| m.trim().to_string());
+        self.send_sdp(SessionDescription::offer(sdp), Via::Ws);
         // Trickle: like a browser, the offer carries no candidates; the host candidate follows.
         let cand = Candidate::host(self.cfg.local_addr, "udp")
             .map_err(|e| ParticipantError::Rtc(str0m::RtcError::Ice(e)))?;
         if let Some(c) = self.rtc.add_local_candidate(cand) {
             let init = IceCandidateInit {
                 candidate: c.to_sdp_string(),
-                sdp_mid: Some("0".into()),
+                sdp_mid: first_mid,
                 sdp_mline_index: Some(0),
                 username_fragment: Some(self.rtc.direct_api().local_ice_credentials().ufrag),
             };
