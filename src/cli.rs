@@ -27,6 +27,22 @@ pub enum Command {
     Plan(crate::plan::cli::PlanArgs),
     /// Validate scenario files without running them; optionally print the expanded plan.
     Check(crate::scenario::check::CheckArgs),
+    /// Check that a server conforms to the real service's API (status codes, bodies, framing, metrics).
+    Conform(ConformArgs),
+}
+
+/// `callsbench conform <target>`.
+#[derive(Debug, clap::Args)]
+pub struct ConformArgs {
+    #[command(subcommand)]
+    pub target: ConformTarget,
+}
+
+/// The services a conformance suite exists for.
+#[derive(Debug, Subcommand)]
+pub enum ConformTarget {
+    /// Black-box suite for an rtcd (or rtcd-compatible SFU): HTTP API, auth, /ws, metrics.
+    Rtcd(crate::conform::rtcd::RtcdArgs),
 }
 
 /// Runs one parsed command line.
@@ -34,5 +50,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plan(args) => crate::plan::cli::run(args),
         Command::Check(args) => crate::scenario::check::run(args),
+        Command::Conform(args) => match args.target {
+            ConformTarget::Rtcd(args) => crate::conform::rtcd::run(args),
+        },
     }
 }
