@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 a check failed (thresholds, conformance, regression);
 //! 2 usage or input error (bad scenario, unreadable file); clap's own usage errors also exit 2.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,9 @@ pub enum Command {
     Check(crate::scenario::check::CheckArgs),
     /// Check that a server conforms to the real service's API (status codes, bodies, framing, metrics).
     Conform(ConformArgs),
+    /// Media samples: inspect Ogg/Opus and IVF/VP8 files.
+    #[command(subcommand)]
+    Media(MediaCommand),
 }
 
 /// `callsbench conform <target>`.
@@ -45,6 +49,17 @@ pub enum ConformTarget {
     Rtcd(crate::conform::rtcd::RtcdArgs),
 }
 
+/// `callsbench media ...`
+#[derive(Debug, Subcommand)]
+pub enum MediaCommand {
+    /// Print what scenarios/media/MANIFEST.toml records for a file (sha256, codec, resolution, fps,
+    /// mean and peak bitrate, duration, keyframe interval), measured from the file, as TOML.
+    Inspect {
+        /// An Ogg/Opus or IVF/VP8 file.
+        file: PathBuf,
+    },
+}
+
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -53,5 +68,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Conform(args) => match args.target {
             ConformTarget::Rtcd(args) => crate::conform::rtcd::run(args),
         },
+        Command::Media(MediaCommand::Inspect { file }) => {
+            let entry = crate::media::inspect(&file)?;
+            print!("{}", crate::media::inspect::to_toml(&entry)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -4,5 +4,6 @@
 
 pub mod cli;
 pub mod conform;
+pub mod media;
 pub mod plan;
 pub mod scenario;
