@@ -238,12 +238,13 @@ async fn mock_deviant_target_fails_exactly_where_it_deviates() {
     );
     assert!(detail.contains("Unauthorized"), "{detail}");
 
-    // A dropped connection: the join/leave after the garbage frame gets no close.
+    // A dropped connection: the join/leave after the garbage frame either cannot be sent or gets
+    // no close, depending on whether the drop reached us before the send.
     let (result, detail) = outcome(&report, "ws.malformed.garbage");
     assert_eq!(result, Outcome::Fail, "{table}");
-    assert!(detail.contains("no close for session"), "{detail}");
     assert!(
-        detail.contains("connection ended") || detail.contains("closed"),
+        detail.contains("did not survive")
+            && (detail.contains("send failed") || detail.contains("no close for session")),
         "{detail}"
     );
 

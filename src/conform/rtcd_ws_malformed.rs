@@ -79,7 +79,8 @@ pub(crate) async fn run(ctx: &mut Ctx, client: &Client, mut main: WsConn) {
             }
             probe(&mut main).await
         }
-        .await;
+        .await
+        .map_err(|e| format!("the connection did not survive the frame: {e}"));
         let failed = result.is_err();
         ctx.record(
             &format!("ws.malformed.{name}"),
