@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod measure;
+pub mod conform;
 pub mod media;
 pub mod plan;
 pub mod report;
