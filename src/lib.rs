@@ -3,8 +3,8 @@
 //! The binary is a thin shell over [`cli::run`]; tests call it in-process.
 
 pub mod cli;
-pub mod measure;
 pub mod conform;
+pub mod measure;
 pub mod media;
 pub mod plan;
 pub mod report;
