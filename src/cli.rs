@@ -34,9 +34,25 @@ pub enum Command {
     Compare(crate::report::cli::CompareArgs),
     /// Merge the results directories of a distributed run's shards into one.
     Merge(crate::report::cli::MergeArgs),
+    /// Check that a server conforms to the real service's API (status codes, bodies, framing, metrics).
+    Conform(ConformArgs),
     /// Media samples: inspect Ogg/Opus and IVF/VP8 files.
     #[command(subcommand)]
     Media(MediaCommand),
+}
+
+/// `callsbench conform <target>`.
+#[derive(Debug, clap::Args)]
+pub struct ConformArgs {
+    #[command(subcommand)]
+    pub target: ConformTarget,
+}
+
+/// The services a conformance suite exists for.
+#[derive(Debug, Subcommand)]
+pub enum ConformTarget {
+    /// Black-box suite for an rtcd (or rtcd-compatible SFU): HTTP API, auth, /ws, metrics.
+    Rtcd(crate::conform::rtcd::RtcdArgs),
 }
 
 /// `callsbench media ...`
@@ -58,6 +74,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => crate::report::cli::report(args),
         Command::Compare(args) => crate::report::cli::compare(args),
         Command::Merge(args) => crate::report::cli::merge(args),
+        Command::Conform(args) => match args.target {
+            ConformTarget::Rtcd(args) => crate::conform::rtcd::run(args),
+        },
         Command::Media(MediaCommand::Inspect { file }) => {
             let entry = crate::media::inspect(&file)?;
             print!("{}", crate::media::inspect::to_toml(&entry)?);
