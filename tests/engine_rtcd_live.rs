@@ -4,6 +4,8 @@
 //! `CALLSBENCH_RTCD_URL=http://127.0.0.1:8045 cargo test --test engine_rtcd_live -- --ignored`.
 //! Three participants join one call, two unmute (audio level varying so rtcd's VAD fires), the third
 //! must hear both; then everyone leaves and the call must be gone from `/calls/{id}/sessions`.
+//! The same tests run against the reference SFU (`callsref sfu` with the config of
+//! `target::embedded::loopback_config`): point the URL at the `http` address of its ready file.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
