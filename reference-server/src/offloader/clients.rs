@@ -18,46 +18,42 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
 use super::store::{Store, StoreError};
+use crate::proto::offloader::error::{MIN_KEY_LEN, check_registration};
+use crate::proto::offloader::{AuthError, LoginError, RegisterError};
 
-/// Minimum auth key length (Go `MinKeyLen`).
-pub const MIN_KEY_LEN: usize = 32;
-/// bcrypt's input limit.
-pub const MAX_KEY_LEN: usize = 72;
 /// Go's `bcrypt.DefaultCost`.
 pub const BCRYPT_COST: u32 = 10;
 
-/// Registration failures, with the Go texts.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RegisterError {
-    #[error("registration failed: key not long enough")]
-    KeyTooShort,
-    #[error("registration failed: already registered")]
-    AlreadyRegistered,
-    #[error("registration failed: bcrypt: password length exceeds 72 bytes")]
-    KeyTooLong,
+/// Registration failure: a rejection with upstream's text, or a store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterFailure {
+    #[error(transparent)]
+    Rejected(#[from] RegisterError),
     #[error("registration failed: {0}")]
+    Store(StoreError),
+}
+
+/// Why a key did not verify; the HTTP layer picks upstream's text per route.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("error: empty key")]
+    EmptyClientId,
+    #[error("error: not found")]
+    UnknownClient,
+    #[error("key mismatch")]
+    WrongKey,
+    #[error("store failure: {0}")]
     Store(String),
 }
 
-/// Failures of `authHandler` (all 401) and of login/unregister (400), with the Go texts.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
-    #[error("authentication failed: invalid auth header")]
-    InvalidHeader,
-    #[error("authentication failed: unauthorized")]
-    EmptyClient,
-    /// Self-registration failed for a reason other than "already registered".
-    #[error("unauthorized")]
-    Unauthorized,
-    #[error("authentication failed")]
-    Failed,
-    /// The store lookup failed (unknown client, empty id); only login shows this detail.
-    #[error("authentication failed: {0}")]
-    Lookup(String),
-    #[error("authentication failed: token is invalid")]
-    TokenInvalid,
-    #[error("authentication failed: session is expired")]
-    SessionExpired,
+impl From<VerifyError> for LoginError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::EmptyClientId => LoginError::EmptyClientId,
+            VerifyError::UnknownClient => LoginError::UnknownClient,
+            VerifyError::WrongKey | VerifyError::Store(_) => LoginError::WrongKey,
+        }
+    }
 }
 
 /// Who made a request.
@@ -161,34 +157,30 @@ impl Clients {
         mac.finalize().into_bytes().into()
     }
 
-    /// Registers a client (Go order: key length, lookup, hash, insert).
-    pub async fn register(&self, client_id: &str, key: &str) -> Result<(), RegisterError> {
-        if key.len() < MIN_KEY_LEN {
-            return Err(RegisterError::KeyTooShort);
-        }
-        match self.store.client_hash(client_id) {
-            Ok(_) => return Err(RegisterError::AlreadyRegistered),
-            Err(StoreError::NotFound) => {}
-            Err(e) => return Err(RegisterError::Store(e.to_string())),
-        }
-        if key.len() > MAX_KEY_LEN {
-            return Err(RegisterError::KeyTooLong);
-        }
+    /// Registers a client (upstream order: key length, empty id, lookup, bcrypt limit, id limit).
+    pub async fn register(&self, client_id: &str, key: &str) -> Result<(), RegisterFailure> {
+        let already = match self.store.client_hash(client_id) {
+            Ok(_) => true,
+            Err(StoreError::NotFound | StoreError::EmptyKey) => false,
+            Err(e) => return Err(RegisterFailure::Store(e)),
+        };
+        check_registration(client_id, key, already)?;
         let key = key.to_owned();
         let hash = tokio::task::spawn_blocking(move || bcrypt::hash_with_result(key, BCRYPT_COST))
             .await
-            .map_err(|e| RegisterError::Store(e.to_string()))?
-            .map_err(|e| RegisterError::Store(e.to_string()))?
+            .map_err(|e| RegisterFailure::Store(StoreError::Task(e.to_string())))?
+            .map_err(|e| RegisterFailure::Store(StoreError::Task(e.to_string())))?
             .format_for_version(bcrypt::Version::TwoA);
         match self.store.insert_client(client_id, &hash) {
             Ok(()) => Ok(()),
-            Err(StoreError::Conflict) => Err(RegisterError::AlreadyRegistered),
-            Err(e) => Err(RegisterError::Store(e.to_string())),
+            Err(StoreError::Conflict) => Err(RegisterError::AlreadyRegistered.into()),
+            Err(StoreError::KeyTooLarge) => Err(RegisterError::ClientIdTooLong.into()),
+            Err(e) => Err(RegisterFailure::Store(e)),
         }
     }
 
     /// Checks a client's key against its stored hash (Go `Authenticate`).
-    pub async fn verify(&self, client_id: &str, key: &str) -> Result<(), AuthError> {
+    pub async fn verify(&self, client_id: &str, key: &str) -> Result<(), VerifyError> {
         let ttl = self.settings.credential_cache_ttl;
         let cache_key = (!ttl.is_zero()).then(|| self.cache_key(client_id, key));
         if let Some(ck) = &cache_key
@@ -197,10 +189,11 @@ impl Clients {
         {
             return Ok(());
         }
-        let hash = self
-            .store
-            .client_hash(client_id)
-            .map_err(|e| AuthError::Lookup(e.to_string()))?;
+        let hash = self.store.client_hash(client_id).map_err(|e| match e {
+            StoreError::EmptyKey => VerifyError::EmptyClientId,
+            StoreError::NotFound => VerifyError::UnknownClient,
+            other => VerifyError::Store(other.to_string()),
+        })?;
         let key_owned = key.to_owned();
         let ok = tokio::task::spawn_blocking(move || {
             // Go rejects keys over 72 bytes instead of truncating them.
@@ -209,7 +202,7 @@ impl Clients {
         .await
         .unwrap_or(false);
         if !ok {
-            return Err(AuthError::Failed);
+            return Err(VerifyError::WrongKey);
         }
         if let Some(ck) = cache_key {
             let mut cache = lock(&self.verified);
@@ -237,14 +230,14 @@ impl Clients {
             return Ok(Caller::Admin);
         }
         if client_id.is_empty() {
-            return Err(AuthError::EmptyClient);
+            return Err(AuthError::EmptyClientId);
         }
         if self.settings.self_registration && !is_unregister {
             match self.register(client_id, key).await {
-                Ok(()) | Err(RegisterError::AlreadyRegistered) => {}
+                Ok(()) | Err(RegisterFailure::Rejected(RegisterError::AlreadyRegistered)) => {}
                 Err(e) => {
                     tracing::error!(client_id, error = %e, "failed to register client in auth handler");
-                    return Err(AuthError::Unauthorized);
+                    return Err(AuthError::SelfRegistrationFailed);
                 }
             }
         }
@@ -273,7 +266,7 @@ impl Clients {
     }
 
     /// POST /login: a new bearer token, replacing the client's previous one.
-    pub async fn login(&self, client_id: &str, key: &str) -> Result<String, AuthError> {
+    pub async fn login(&self, client_id: &str, key: &str) -> Result<String, LoginError> {
         self.verify(client_id, key).await?;
         let token = new_token();
         let mut sessions = lock(&self.sessions);
@@ -368,7 +361,7 @@ mod tests {
             c.basic("x", "admin_secret_key", false).await,
             Ok(Caller::Admin)
         );
-        assert_eq!(c.basic("", KEY, false).await, Err(AuthError::EmptyClient));
+        assert_eq!(c.basic("", KEY, false).await, Err(AuthError::EmptyClientId));
         assert_eq!(
             c.verify("nobody", KEY).await.unwrap_err().to_string(),
             "authentication failed: error: not found"

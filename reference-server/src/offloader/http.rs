@@ -9,19 +9,24 @@
 use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Map, Value};
+use futures_util::StreamExt as _;
 
-use super::backend::JobSpec;
-use super::clients::{AuthError, Caller, Clients};
+use super::backend::{BackendError, JobSpec};
+use super::clients::{Caller, Clients, RegisterFailure};
 use super::jobs::{JobError, Jobs};
-use super::store::StoreError;
-use super::wire;
 use crate::proto::auth::Authorization;
+use crate::proto::offloader::error::StatusError;
+use crate::proto::offloader::http::{
+    NOT_FOUND_BODY, Route, RouteMatch, VersionInfo, error_envelope, login_success_body,
+    register_success_body, route,
+};
+use crate::proto::offloader::{
+    ApiError, AuthError, Config, DecodeError, REQUEST_BODY_LIMIT, RunnerPolicy, ServiceConfig,
+    UnregisterError, decode_string_map, input_data_to_env,
+};
 
-/// Body limit of POST /jobs and /jobs/init (Go `MaxBytesReader`, 1 MiB).
-pub const JOBS_BODY_LIMIT: usize = 1024 * 1024;
 /// Guard for the routes Go leaves unlimited; no legitimate body comes near it.
 const OTHER_BODY_LIMIT: usize = 16 * 1024 * 1024;
 
@@ -30,57 +35,10 @@ const OTHER_BODY_LIMIT: usize = 16 * 1024 * 1024;
 pub struct App {
     pub clients: Clients,
     pub jobs: Arc<Jobs>,
-    pub image_registry: String,
+    pub policy: RunnerPolicy,
     pub build_version: String,
     pub build_hash: String,
     pub build_date: String,
-}
-
-/// Which route a path names (gorilla/mux matching).
-#[derive(Debug, PartialEq, Eq)]
-enum Route<'a> {
-    Version,
-    Register,
-    Unregister,
-    Login,
-    Jobs,
-    JobsInit,
-    Job(&'a str),
-    JobLogs(&'a str),
-    None,
-}
-
-fn is_job_id(s: &str) -> bool {
-    (12..=26).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-}
-
-fn route(path: &str) -> Route<'_> {
-    match path {
-        "/version" => Route::Version,
-        "/register" => Route::Register,
-        "/unregister" => Route::Unregister,
-        "/login" => Route::Login,
-        "/jobs" => Route::Jobs,
-        "/jobs/init" => Route::JobsInit,
-        _ => {
-            let Some(rest) = path.strip_prefix("/jobs/") else {
-                return Route::None;
-            };
-            if let Some(id) = rest.strip_suffix("/logs") {
-                if is_job_id(id) {
-                    Route::JobLogs(id)
-                } else {
-                    Route::None
-                }
-            } else if is_job_id(rest) {
-                Route::Job(rest)
-            } else {
-                Route::None
-            }
-        }
-    }
 }
 
 fn not_found_page() -> Response {
@@ -96,33 +54,26 @@ fn not_found_page() -> Response {
                 HeaderValue::from_static("nosniff"),
             ),
         ],
-        "404 page not found\n",
+        NOT_FOUND_BODY,
     )
         .into_response()
 }
 
-fn method_not_allowed() -> Response {
-    StatusCode::METHOD_NOT_ALLOWED.into_response()
-}
-
-/// The audit envelope: the data keys plus "code" as a string, keys sorted (a Go map).
-fn envelope(status: StatusCode, mut data: Map<String, Value>) -> Response {
-    data.insert("code".into(), Value::String(status.as_u16().to_string()));
+fn json_response(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     (
         status,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        wire::go_json(&data),
+        body,
     )
         .into_response()
 }
 
-fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response {
-    let mut data = Map::new();
-    data.insert("error".into(), Value::String(msg.to_string()));
-    envelope(status, data)
+fn error(e: &impl StatusError) -> Response {
+    json_response(e.status(), e.envelope())
 }
 
 /// A 200 with the body Go writes without a Content-Type (sniffed as text/plain).
@@ -137,55 +88,59 @@ fn sniffed_ok(body: impl Into<Body>, empty: bool) -> Response {
     resp
 }
 
-/// The single entry point: route, then dispatch.
+/// The single entry point: route as gorilla/mux does, then dispatch.
 pub async fn handle(app: Arc<App>, req: Request<Body>) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
-    let method = parts.method.clone();
     let headers = parts.headers;
-    let r = route(&path);
-    let limit = if matches!(r, Route::Jobs | Route::JobsInit) {
-        JOBS_BODY_LIMIT
-    } else {
-        OTHER_BODY_LIMIT
+    let route = match route(parts.method.as_str(), &path) {
+        RouteMatch::NotFound => return not_found_page(),
+        RouteMatch::MethodNotAllowed => return StatusCode::METHOD_NOT_ALLOWED.into_response(),
+        RouteMatch::Redirect(to) => {
+            let location = HeaderValue::from_str(&to).unwrap_or(HeaderValue::from_static("/"));
+            return (
+                StatusCode::MOVED_PERMANENTLY,
+                [(header::LOCATION, location)],
+            )
+                .into_response();
+        }
+        RouteMatch::Found(route) => route,
     };
-    let post = method == Method::POST;
-    match r {
-        Route::None => not_found_page(),
-        Route::Version if method == Method::GET => version(&app),
-        Route::Version => not_found_page(),
-        Route::Register | Route::Unregister | Route::Login if !post => not_found_page(),
-        Route::Jobs | Route::JobsInit if !post => method_not_allowed(),
-        Route::Job(_) if method != Method::GET && method != Method::DELETE => method_not_allowed(),
-        Route::JobLogs(_) if method != Method::GET => method_not_allowed(),
-        Route::Register => register(&app, &headers, &path, body, limit).await,
-        Route::Unregister => unregister(&app, &headers, &path, body, limit).await,
-        Route::Login => login(&app, body, limit).await,
-        Route::Jobs => create_job(&app, &headers, &path, body).await,
-        Route::JobsInit => init(&app, &headers, &path, body).await,
-        Route::Job(id) if method == Method::GET => get_job(&app, &headers, &path, id).await,
-        Route::Job(id) => delete_job(&app, &headers, &path, id).await,
-        Route::JobLogs(id) => job_logs(&app, &headers, &path, id).await,
+    match route {
+        Route::Version => version(&app),
+        Route::Register => register(&app, &headers, &path, body).await,
+        Route::Unregister => unregister(&app, &headers, &path, body).await,
+        Route::Login => login(&app, body).await,
+        Route::CreateJob => create_job(&app, &headers, &path, body).await,
+        Route::Init => init(&app, &headers, &path, body).await,
+        Route::GetJob(id) => get_job(&app, &headers, &path, &id).await,
+        Route::DeleteJob(id) => delete_job(&app, &headers, &path, &id).await,
+        Route::JobLogs(id) => job_logs(&app, &headers, &path, &id).await,
     }
 }
 
-/// Reads a body up to `limit`; `Err` carries Go's MaxBytesReader text.
-async fn read_body(body: Body, limit: usize) -> Result<Bytes, String> {
-    axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| "http: request body too large".to_owned())
-}
-
-fn auth_status(e: &AuthError) -> (StatusCode, String) {
-    (StatusCode::UNAUTHORIZED, e.to_string())
+/// Reads at most `limit + 1` bytes: enough for the Go decoder to tell "value complete within the
+/// limit, rest ignored" from "request body too large", without buffering an unbounded body.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, DecodeError> {
+    let mut stream = body.into_data_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| DecodeError::UnexpectedEof)?;
+        buf.extend_from_slice(&chunk);
+        if buf.len() > limit {
+            buf.truncate(limit + 1);
+            break;
+        }
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// `authHandler`: bearer if the header starts with exactly "Bearer ", else Basic.
-async fn authenticate(app: &App, headers: &HeaderMap, path: &str) -> Result<Caller, Response> {
+async fn authenticate(app: &App, headers: &HeaderMap, path: &str) -> Result<Caller, AuthError> {
     let raw = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let result = match Authorization::parse(raw) {
+    match Authorization::parse(raw) {
         Err(_) => Err(AuthError::InvalidHeader),
         Ok(Authorization::Bearer(token)) => app.clients.bearer(&token),
         Ok(Authorization::Basic {
@@ -196,266 +151,197 @@ async fn authenticate(app: &App, headers: &HeaderMap, path: &str) -> Result<Call
                 .basic(&client_id, &auth_key, path == "/unregister")
                 .await
         }
-    };
-    result.map_err(|e| {
-        let (status, msg) = auth_status(&e);
-        error(status, msg)
-    })
+    }
 }
 
 fn version(app: &App) -> Response {
-    // Struct field order of Go's VersionInfo.
-    let body = format!(
-        "{{\"buildDate\":{},\"buildVersion\":{},\"buildHash\":{},\"goVersion\":{}}}\n",
-        wire::go_json(&app.build_date).trim_end(),
-        wire::go_json(&app.build_version).trim_end(),
-        wire::go_json(&app.build_hash).trim_end(),
-        wire::go_json(&format!("rust (callsref {})", env!("CARGO_PKG_VERSION"))).trim_end(),
-    );
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response()
+    let info = VersionInfo {
+        build_date: app.build_date.clone(),
+        build_version: app.build_version.clone(),
+        build_hash: app.build_hash.clone(),
+        go_version: format!("rust (callsref {})", env!("CARGO_PKG_VERSION")),
+    };
+    json_response(200, info.to_response_body())
 }
 
-async fn register(
-    app: &App,
-    headers: &HeaderMap,
-    path: &str,
-    body: Body,
-    limit: usize,
-) -> Response {
+async fn register(app: &App, headers: &HeaderMap, path: &str, body: Body) -> Response {
     if !app.clients.settings().self_registration
-        && let Err(resp) = authenticate(app, headers, path).await
+        && let Err(e) = authenticate(app, headers, path).await
     {
-        return resp;
+        return error(&e);
     }
-    let bytes = match read_body(body, limit).await {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
-    let map = match wire::decode_string_map(&bytes) {
-        Ok(m) => m,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
-    let client_id = wire::field(&map, "clientID");
-    match app
-        .clients
-        .register(client_id, wire::field(&map, "authKey"))
+    let map = match read_body(body, OTHER_BODY_LIMIT)
         .await
+        .and_then(|b| decode_string_map(&b))
     {
-        Ok(()) => {
-            let mut data = Map::new();
-            data.insert("clientID".into(), Value::String(client_id.to_owned()));
-            envelope(StatusCode::CREATED, data)
+        Ok(m) => m,
+        Err(e) => return json_response(400, error_envelope(400, &e.to_string())),
+    };
+    let client_id = map.get("clientID").map_or("", String::as_str);
+    let auth_key = map.get("authKey").map_or("", String::as_str);
+    match app.clients.register(client_id, auth_key).await {
+        Ok(()) => json_response(201, register_success_body(client_id)),
+        Err(RegisterFailure::Rejected(e)) => error(&e),
+        Err(e @ RegisterFailure::Store(_)) => {
+            json_response(400, error_envelope(400, &e.to_string()))
         }
-        Err(e) => error(StatusCode::BAD_REQUEST, e),
     }
 }
 
-async fn unregister(
-    app: &App,
-    headers: &HeaderMap,
-    path: &str,
-    body: Body,
-    limit: usize,
-) -> Response {
+async fn unregister(app: &App, headers: &HeaderMap, path: &str, body: Body) -> Response {
     let settings = app.clients.settings();
     if settings.admin_secret.is_none() && !settings.self_registration {
-        return error(StatusCode::FORBIDDEN, "unregister not enabled");
+        return error(&UnregisterError::NotEnabled);
     }
     let caller = match authenticate(app, headers, path).await {
         Ok(c) => c,
-        Err(resp) => return resp,
+        Err(e) => return error(&UnregisterError::Auth(e)),
     };
-    let bytes = match read_body(body, limit).await {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
-    let map = match wire::decode_string_map(&bytes) {
+    let map = match read_body(body, OTHER_BODY_LIMIT)
+        .await
+        .and_then(|b| decode_string_map(&b))
+    {
         Ok(m) => m,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        Err(e) => return error(&UnregisterError::Decode(e)),
     };
-    let client_id = wire::field(&map, "clientID");
+    let client_id = map.get("clientID").map_or("", String::as_str);
     if client_id.is_empty() {
-        return error(StatusCode::BAD_REQUEST, "client id should not be empty");
+        return error(&UnregisterError::EmptyClientId);
     }
     if let Caller::Client(own) = &caller
         && own != client_id
     {
-        return error(StatusCode::FORBIDDEN, "client id not valid");
+        return error(&UnregisterError::ClientIdMismatch);
     }
     match app.clients.unregister(client_id) {
         Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => error(StatusCode::BAD_REQUEST, format!("unregister failed: {e}")),
+        Err(super::store::StoreError::NotFound) => error(&UnregisterError::NotFound),
+        Err(e) => json_response(400, error_envelope(400, &format!("unregister failed: {e}"))),
     }
 }
 
-async fn login(app: &App, body: Body, limit: usize) -> Response {
-    let bytes = match read_body(body, limit).await {
-        Ok(b) => b,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
-    let map = match wire::decode_string_map(&bytes) {
-        Ok(m) => m,
-        Err(e) => return error(StatusCode::BAD_REQUEST, e),
-    };
-    match app
-        .clients
-        .login(wire::field(&map, "clientID"), wire::field(&map, "authKey"))
+async fn login(app: &App, body: Body) -> Response {
+    let map = match read_body(body, OTHER_BODY_LIMIT)
         .await
+        .and_then(|b| decode_string_map(&b))
     {
-        Ok(token) => {
-            let mut data = Map::new();
-            data.insert("bearerToken".into(), Value::String(token));
-            envelope(StatusCode::OK, data)
-        }
-        Err(e) => error(StatusCode::BAD_REQUEST, format!("login failed: {e}")),
+        Ok(m) => m,
+        Err(e) => return error(&crate::proto::offloader::LoginError::Decode(e)),
+    };
+    let client_id = map.get("clientID").map_or("", String::as_str);
+    let auth_key = map.get("authKey").map_or("", String::as_str);
+    match app.clients.login(client_id, auth_key).await {
+        Ok(token) => json_response(200, login_success_body(&token)),
+        Err(e) => error(&e),
     }
 }
 
-fn job_error(e: &JobError) -> Response {
-    let status = match e {
-        JobError::NotFound(StoreError::NotFound) | JobError::NotFound(_) => StatusCode::NOT_FOUND,
-        JobError::Running => StatusCode::BAD_REQUEST,
-        JobError::Logs(_) => StatusCode::FORBIDDEN,
-        JobError::Create(_) | JobError::Save(_) | JobError::Delete(_) | JobError::Init(_) => {
-            StatusCode::INTERNAL_SERVER_ERROR
+fn job_error(e: JobError) -> Response {
+    let api = match e {
+        JobError::Create(BackendError::LimitReached) => ApiError::MaxConcurrentJobs,
+        JobError::Create(e) => ApiError::Create(e.to_string()),
+        JobError::Save(e) => ApiError::Save(format!("failed to save to store: {e}")),
+        JobError::NotFound(_) => ApiError::NotFound,
+        JobError::Running => ApiError::Running,
+        JobError::Delete(e) => ApiError::Delete(e.to_string()),
+        JobError::Logs(e) => ApiError::Logs(e.to_string()),
+        JobError::Init(e) => ApiError::Init(e.to_string()),
+        JobError::Corrupt(msg) => {
+            return json_response(
+                404,
+                error_envelope(404, &format!("failed to get job {msg}")),
+            );
         }
-        JobError::Corrupt(_) => StatusCode::NOT_FOUND,
     };
-    error(status, e)
+    error(&api)
+}
+
+/// A 200 job body: Go writes it without a Content-Type, so it is sniffed as text/plain.
+fn job_ok(job: &crate::proto::offloader::Job) -> Response {
+    sniffed_ok(job.to_response_body(), false)
 }
 
 async fn create_job(app: &App, headers: &HeaderMap, path: &str, body: Body) -> Response {
-    if let Err(resp) = authenticate(app, headers, path).await {
-        return resp;
+    if let Err(e) = authenticate(app, headers, path).await {
+        return error(&ApiError::Auth(e));
     }
-    let bytes = match read_body(body, JOBS_BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("failed to decode request body: {e}"),
-            );
-        }
+    let config = match read_body(body, REQUEST_BODY_LIMIT)
+        .await
+        .and_then(|b| Config::decode(&b))
+    {
+        Ok(c) => c,
+        Err(e) => return error(&ApiError::Decode(e)),
     };
-    let record = match wire::decode_job_config(&bytes) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("failed to decode request body: {e}"),
-            );
-        }
+    let job_type = match app.policy.check_config(&config) {
+        Ok(t) => t,
+        Err(e) => return error(&ApiError::InvalidConfig(e)),
     };
-    if let Err(e) = wire::validate_job_config(&record, &app.image_registry) {
-        return error(StatusCode::BAD_REQUEST, e);
-    }
-    let prefix = if record.job_type == "recording" {
-        "calls-recorder"
-    } else {
-        "calls-transcriber"
-    };
+    let env = config
+        .input_data
+        .as_ref()
+        .map(input_data_to_env)
+        .unwrap_or_default();
     let spec = JobSpec {
-        prefix,
-        image: record.runner.clone(),
-        env: wire::job_env(&record.input_data),
+        prefix: job_type.prefix(),
+        image: config.runner.clone(),
+        env,
     };
+    let record = crate::proto::offloader::Job::new(config, "", 0);
     match app.jobs.create(record, spec).await {
-        Ok(job) => sniffed_ok(wire::encode_job(&job), false),
-        Err(e) => job_error(&e),
+        Ok(job) => job_ok(&job),
+        Err(e) => job_error(e),
     }
 }
 
 async fn init(app: &App, headers: &HeaderMap, path: &str, body: Body) -> Response {
-    if let Err(resp) = authenticate(app, headers, path).await {
-        return resp;
+    if let Err(e) = authenticate(app, headers, path).await {
+        return error(&ApiError::Auth(e));
     }
-    let bytes = match read_body(body, JOBS_BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("failed to decode request body: {e}"),
-            );
-        }
+    let config = match read_body(body, REQUEST_BODY_LIMIT)
+        .await
+        .and_then(|b| ServiceConfig::decode(&b))
+    {
+        Ok(c) => c,
+        Err(e) => return error(&ApiError::Decode(e)),
     };
-    let runners = match wire::decode_service_config(&bytes) {
-        Ok(r) => r,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                format!("failed to decode request body: {e}"),
-            );
-        }
-    };
-    if let Err(e) = wire::validate_service_config(&runners, &app.image_registry) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            format!("invalid job service config: {e}"),
-        );
+    if let Err(e) = app.policy.check_service_config(&config) {
+        return error(&ApiError::InvalidServiceConfig(e));
     }
-    match app.jobs.init(&runners).await {
+    match app.jobs.init(config.runners()).await {
         Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => job_error(&e),
+        Err(e) => job_error(e),
     }
 }
 
 async fn get_job(app: &App, headers: &HeaderMap, path: &str, id: &str) -> Response {
-    if let Err(resp) = authenticate(app, headers, path).await {
-        return resp;
+    if let Err(e) = authenticate(app, headers, path).await {
+        return error(&ApiError::Auth(e));
     }
     match app.jobs.get(id) {
-        Ok(job) => sniffed_ok(wire::encode_job(&job), false),
-        Err(e) => job_error(&e),
+        Ok(job) => job_ok(&job),
+        Err(e) => job_error(e),
     }
 }
 
 async fn delete_job(app: &App, headers: &HeaderMap, path: &str, id: &str) -> Response {
-    if let Err(resp) = authenticate(app, headers, path).await {
-        return resp;
+    if let Err(e) = authenticate(app, headers, path).await {
+        return error(&ApiError::Auth(e));
     }
     match app.jobs.delete(id).await {
         Ok(()) => StatusCode::OK.into_response(),
-        Err(e) => job_error(&e),
+        Err(e) => job_error(e),
     }
 }
 
 async fn job_logs(app: &App, headers: &HeaderMap, path: &str, id: &str) -> Response {
-    if let Err(resp) = authenticate(app, headers, path).await {
-        return resp;
+    if let Err(e) = authenticate(app, headers, path).await {
+        return error(&ApiError::Auth(e));
     }
     match app.jobs.logs(id).await {
         Ok(bytes) => {
             let empty = bytes.is_empty();
             sniffed_ok(bytes, empty)
         }
-        Err(e) => job_error(&e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_follow_gorilla_patterns() {
-        assert_eq!(route("/jobs/init"), Route::JobsInit);
-        assert_eq!(route("/jobs/abcdef012345"), Route::Job("abcdef012345"));
-        assert_eq!(
-            route("/jobs/abcdef012345/logs"),
-            Route::JobLogs("abcdef012345")
-        );
-        assert_eq!(route("/jobs/ABCDEFGHIJKL"), Route::None);
-        assert_eq!(route("/jobs/abcdef01234"), Route::None, "11 characters");
-        assert_eq!(route(&format!("/jobs/{}", "a".repeat(27))), Route::None);
-        assert_eq!(route("/jobs/abcdef012345/stop"), Route::None);
-        assert_eq!(route("/jobs/"), Route::None);
-        assert_eq!(route("/debug/pprof/heap"), Route::None);
+        Err(e) => job_error(e),
     }
 }

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::backend::{Backend, BackendError, JobSpec, WaitOutcome};
-use super::record::JobRecord;
 use super::store::{Store, StoreError};
+use crate::proto::offloader::Job as JobRecord;
 
 /// Errors of job operations; the HTTP layer maps each to the Go status and text.
 #[derive(Debug, thiserror::Error)]
@@ -40,8 +40,8 @@ pub enum JobError {
     /// 403 "failed to get recording job logs: <err>".
     #[error("failed to get recording job logs: {0}")]
     Logs(BackendError),
-    /// 500 "failed to update job runner: <err>" (the backend text carries the prefix).
-    #[error("{0}")]
+    /// 500 "failed to update job runner: <err>".
+    #[error("failed to update job runner: {0}")]
     Init(BackendError),
     /// The stored record is unreadable.
     #[error("failed to get job failed to unmarshal: {0}")]
@@ -142,7 +142,7 @@ impl Jobs {
         self.backend
             .ensure_image(&spec.image)
             .await
-            .map_err(JobError::Create)?;
+            .map_err(|e| JobError::Create(BackendError::UpdateRunner(e.to_string())))?;
         let id = self.backend.create(&spec).await.map_err(JobError::Create)?;
         record.id = id.clone();
         record.start_at = now_ms();
@@ -159,13 +159,14 @@ impl Jobs {
     }
 
     fn save(&self, record: &JobRecord) -> Result<(), StoreError> {
-        self.store.put_job(&record.id, &record.to_json())
+        self.store
+            .put_job(&record.id, record.to_go_json().as_bytes())
     }
 
     /// The stored record.
     pub fn get(&self, id: &str) -> Result<JobRecord, JobError> {
         let bytes = self.store.job(id).map_err(JobError::NotFound)?;
-        JobRecord::from_json(&bytes).map_err(|e| JobError::Corrupt(e.to_string()))
+        JobRecord::decode(&bytes).map_err(|e| JobError::Corrupt(e.to_string()))
     }
 
     /// DELETE: only stopped jobs; removes container, volumes and the record.
@@ -219,7 +220,7 @@ impl Jobs {
     async fn watch(&self, record: &JobRecord) -> Option<i64> {
         let deadline_ms = record
             .start_at
-            .saturating_add(record.max_duration_sec.saturating_mul(1000));
+            .saturating_add(record.config.max_duration_sec.saturating_mul(1000));
         loop {
             let remaining =
                 Duration::from_millis(u64::try_from(deadline_ms - now_ms()).unwrap_or(0));
@@ -291,7 +292,7 @@ impl Jobs {
             }
         };
         for (id, bytes) in self.store.jobs()? {
-            let Ok(record) = JobRecord::from_json(&bytes) else {
+            let Ok(record) = JobRecord::decode(&bytes) else {
                 continue;
             };
             if record.stop_at != 0 {

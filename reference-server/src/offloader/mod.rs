@@ -13,10 +13,8 @@ pub mod clients;
 pub mod config;
 pub mod http;
 pub mod jobs;
-pub mod record;
 pub mod seccomp;
 pub mod server;
 pub mod store;
-pub mod wire;
 
 pub use server::{Running, StartError, run, start};

@@ -14,6 +14,14 @@ use super::http::App;
 use super::jobs::{Jobs, Timing};
 use super::seccomp;
 use super::store::{Store, StoreError};
+use crate::proto::offloader::RunnerPolicy;
+
+/// DEV_MODE=true or TEST_MODE=true skip runner validation, as in the Go service.
+fn dev_or_test_mode() -> bool {
+    ["DEV_MODE", "TEST_MODE"]
+        .iter()
+        .any(|k| std::env::var(k).is_ok_and(|v| v == "true"))
+}
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +123,8 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
     let app = Arc::new(App {
         clients: Clients::new(store, settings),
         jobs,
-        image_registry: cfg.jobs.image_registry.clone(),
+        policy: RunnerPolicy::new(cfg.jobs.image_registry.clone())
+            .with_dev_or_test_mode(dev_or_test_mode()),
         build_version: format!("dev-callsref-{}", env!("CARGO_PKG_VERSION")),
         build_hash: String::new(),
         build_date: String::new(),

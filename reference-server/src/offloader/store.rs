@@ -39,6 +39,8 @@ pub enum StoreError {
         path: PathBuf,
         source: Box<redb::Error>,
     },
+    #[error("store task failed: {0}")]
+    Task(String),
     #[error("store i/o failed: {0}")]
     Db(Box<redb::Error>),
 }

@@ -56,8 +56,10 @@ pub enum BackendError {
     LimitReached,
     #[error("failed to list containers: {0}")]
     List(String),
-    #[error("failed to update job runner: failed to pull docker image: {0}")]
+    #[error("failed to pull docker image: {0}")]
     Pull(String),
+    #[error("failed to update job runner: {0}")]
+    UpdateRunner(String),
     #[error("failed to create container: {0}")]
     Create(String),
     #[error("failed to start container: {0}")]
