@@ -27,6 +27,16 @@ pub enum Command {
     Plan(crate::plan::cli::PlanArgs),
     /// Validate scenario files without running them; optionally print the expanded plan.
     Check(crate::scenario::check::CheckArgs),
+    /// Run a conformance suite against a running service (exit 1 on any failure).
+    #[command(subcommand)]
+    Conform(ConformCommand),
+}
+
+/// The conformance suites.
+#[derive(Debug, Subcommand)]
+pub enum ConformCommand {
+    /// The calls-offloader API contract (offloader.md §9.1), against the Go service or `callsref offloader`.
+    Offloader(crate::conform::offloader::ConformOffloaderArgs),
 }
 
 /// Runs one parsed command line.
@@ -34,5 +44,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plan(args) => crate::plan::cli::run(args),
         Command::Check(args) => crate::scenario::check::run(args),
+        Command::Conform(ConformCommand::Offloader(args)) => {
+            crate::conform::offloader::command(args)
+        }
     }
 }
