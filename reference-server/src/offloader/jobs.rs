@@ -124,8 +124,13 @@ impl Jobs {
 
     async fn admit(&self) -> Result<Reservation<'_>, BackendError> {
         let _guard = self.admit.lock().await;
+        // Read the reservations BEFORE asking the backend: a reservation is released only after its
+        // job runs, so a job that leaves `pending` while the list is in flight is in the list. The
+        // other order undercounts (list taken, then the job starts and releases, then `pending` is
+        // read) and overshoots the limit under a burst.
+        let pending = self.pending.load(Ordering::SeqCst);
         let running = self.backend.running_count().await?;
-        if running + self.pending.load(Ordering::SeqCst) >= self.limit {
+        if running + pending >= self.limit {
             return Err(BackendError::LimitReached);
         }
         self.pending.fetch_add(1, Ordering::SeqCst);
