@@ -27,6 +27,8 @@ pub enum Command {
     Plan(crate::plan::cli::PlanArgs),
     /// Validate scenario files without running them; optionally print the expanded plan.
     Check(crate::scenario::check::CheckArgs),
+    /// Run a scenario. Scenarios with an [offloader] table run a job load against a calls-offloader.
+    Run(crate::jobload::RunArgs),
     /// Run a conformance suite against a running service (exit 1 on any failure).
     #[command(subcommand)]
     Conform(ConformCommand),
@@ -44,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plan(args) => crate::plan::cli::run(args),
         Command::Check(args) => crate::scenario::check::run(args),
+        Command::Run(args) => crate::jobload::command(args),
         Command::Conform(ConformCommand::Offloader(args)) => {
             crate::conform::offloader::command(args)
         }

@@ -4,5 +4,6 @@
 
 pub mod cli;
 pub mod conform;
+pub mod jobload;
 pub mod plan;
 pub mod scenario;

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use client::{Http, Resp};
+pub(crate) use jobs::running_labelled;
 
 use super::{CaseResult, Outcome, Report};
 
