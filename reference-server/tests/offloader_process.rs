@@ -123,3 +123,72 @@ async fn retention_removes_a_failed_job_and_its_record() {
         "retention must remove the job"
     );
 }
+
+/// A restart on the process backend: the runtime holding the service goes away while jobs run
+/// (their processes live on, as containers do), then a new service on the same store and job
+/// directory settles the job that exited meanwhile and re-attaches to the one still running.
+#[test]
+fn restart_settles_exited_jobs_and_reattaches_running_ones() {
+    let dir =
+        std::env::temp_dir().join(format!("callsref-proc-restart-{:x}", rand::random::<u64>()));
+    let open = |dir: &std::path::Path| {
+        let backend = ProcessBackend::open(
+            PathBuf::from(env!("CARGO_BIN_EXE_callsref")),
+            dir.join("jobs"),
+        )
+        .unwrap();
+        let store = Store::open(&dir.join("db")).unwrap();
+        let timing = Timing {
+            stop_grace: Duration::from_secs(2),
+            retention: Duration::ZERO,
+            retention_interval: Duration::from_secs(60),
+        };
+        Jobs::new(Backend::Process(backend), store, 4, timing)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (failed, long) = rt.block_on(async {
+        let jobs = open(&dir);
+        jobs.start().await.unwrap();
+        let (r1, s1) = job(&["RUNNER_RUN_MS=1000", "RUNNER_EXIT_CODE=5"]);
+        let (r2, s2) = job(&["RUNNER_RUN_MS=2500"]);
+        // The short job is created last so that it exits after the service is gone.
+        let long = jobs.create(r2, s2).await.unwrap().id;
+        let failed = jobs.create(r1, s1).await.unwrap().id;
+        (failed, long)
+    });
+    // The service disappears; its monitors with it. The jobs keep running.
+    rt.shutdown_timeout(Duration::from_millis(100));
+    let exit_file = dir.join("jobs").join(&failed).join("exit");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !exit_file.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        exit_file.exists(),
+        "the runner records its exit code while the service is down"
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let jobs = open(&dir);
+        jobs.start().await.unwrap();
+        // Settled (by its monitor before the restart or by reconciliation after it): kept, with stop_at.
+        let j = jobs.get(&failed).unwrap();
+        assert!(
+            j.stop_at > 0,
+            "job that failed while down must be settled: {j:?}"
+        );
+        // The long one is running and re-attached: its exit later removes it.
+        assert_eq!(jobs.get(&long).unwrap().stop_at, 0);
+        let removed = eventually(Duration::from_secs(15), || jobs.get(&long).is_err()).await;
+        assert!(removed, "re-attached job must be settled when it exits");
+    });
+}

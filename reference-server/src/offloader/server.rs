@@ -68,7 +68,12 @@ pub async fn backend(cfg: &Config) -> Result<Backend, StartError> {
                 .ok()
                 .filter(|n| !n.is_empty());
             Ok(Backend::Docker(
-                DockerBackend::connect(network, seccomp::security_opt()).await?,
+                DockerBackend::connect(
+                    network,
+                    seccomp::security_opt(),
+                    cfg.jobs.docker.output_logs,
+                )
+                .await?,
             ))
         }
         ApiType::Process => {

@@ -34,6 +34,8 @@ pub struct DockerBackend {
     long: Docker,
     network_mode: Option<String>,
     security_opt: String,
+    /// `jobs.docker.output_logs`: follow each job's output to this process's stdout/stderr.
+    output_logs: bool,
     /// The negotiated API version, for logs and tests.
     pub api_version: String,
 }
@@ -102,6 +104,7 @@ impl DockerBackend {
     pub async fn connect(
         network_mode: Option<String>,
         security_opt: String,
+        output_logs: bool,
     ) -> Result<Self, BackendError> {
         let client =
             Docker::connect_with_defaults().map_err(|e| BackendError::Connect(e.to_string()))?;
@@ -119,6 +122,7 @@ impl DockerBackend {
             long: client.with_timeout(LONG_TIMEOUT),
             network_mode,
             security_opt,
+            output_logs,
             api_version,
         })
     }
@@ -213,7 +217,36 @@ impl DockerBackend {
         )
         .await
         .map_err(BackendError::Start)?;
+        if self.output_logs {
+            self.follow_logs(&id);
+        }
         Ok(id)
+    }
+
+    /// Relays a job's stdout and stderr to ours until it exits (jobs.docker.output_logs).
+    fn follow_logs(&self, id: &str) {
+        let client = self.long.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            use std::io::Write as _;
+            let opts = LogsOptions {
+                follow: true,
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            };
+            let mut stream = client.logs(&id, Some(opts));
+            while let Some(Ok(item)) = stream.next().await {
+                match item {
+                    LogOutput::StdErr { message } => {
+                        let _ = std::io::stderr().write_all(&message);
+                    }
+                    other => {
+                        let _ = std::io::stdout().write_all(other.as_ref());
+                    }
+                }
+            }
+        });
     }
 
     pub async fn wait(&self, id: &str, timeout: Duration) -> WaitOutcome {
