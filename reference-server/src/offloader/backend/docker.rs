@@ -189,7 +189,7 @@ impl DockerBackend {
                 network_mode: self.network_mode.clone(),
                 mounts: Some(vec![Mount {
                     target: Some(DATA_PATH.to_owned()),
-                    source: Some(volume),
+                    source: Some(volume.clone()),
                     typ: Some(MountTypeEnum::VOLUME),
                     ..Default::default()
                 }]),
@@ -208,7 +208,7 @@ impl DockerBackend {
         .await
         .map_err(BackendError::Create)?;
         let id: String = created.id.chars().take(12).collect();
-        within(
+        if let Err(e) = within(
             REQUEST_TIMEOUT,
             self.short.start_container(
                 &id,
@@ -216,7 +216,27 @@ impl DockerBackend {
             ),
         )
         .await
-        .map_err(BackendError::Start)?;
+        {
+            // Don't leave a "created" container behind (the Go service does; retention never
+            // cleans that state). Best effort: the start error is what the client must see.
+            let opts = RemoveContainerOptions {
+                force: true,
+                v: true,
+                ..Default::default()
+            };
+            let _ = within(
+                REQUEST_TIMEOUT,
+                self.short.remove_container(&id, Some(opts)),
+            )
+            .await;
+            let _ = within(
+                REQUEST_TIMEOUT,
+                self.short
+                    .remove_volume(&volume, None::<RemoveVolumeOptions>),
+            )
+            .await;
+            return Err(BackendError::Start(e));
+        }
         if self.output_logs {
             self.follow_logs(&id);
         }
