@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 a check failed (thresholds, conformance, regression);
 //! 2 usage or input error (bad scenario, unreadable file); clap's own usage errors also exit 2.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -27,11 +28,31 @@ pub enum Command {
     Plan(crate::plan::cli::PlanArgs),
     /// Validate scenario files without running them; optionally print the expanded plan.
     Check(crate::scenario::check::CheckArgs),
+    /// Render report.md and a single-file report.html (with plots) from a results directory.
+    Report(crate::report::cli::ReportArgs),
+    /// Compare two results directories figure by figure; exit 1 on a regression beyond the limits.
+    Compare(crate::report::cli::CompareArgs),
+    /// Merge the results directories of a distributed run's shards into one.
+    Merge(crate::report::cli::MergeArgs),
+    /// Media samples: inspect Ogg/Opus and IVF/VP8 files.
+    #[command(subcommand)]
+    Media(MediaCommand),
     /// Run a scenario. Scenarios with an [offloader] table run a job load against a calls-offloader.
     Run(crate::jobload::RunArgs),
     /// Run a conformance suite against a running service (exit 1 on any failure).
     #[command(subcommand)]
     Conform(ConformCommand),
+}
+
+/// `callsbench media ...`
+#[derive(Debug, Subcommand)]
+pub enum MediaCommand {
+    /// Print what scenarios/media/MANIFEST.toml records for a file (sha256, codec, resolution, fps,
+    /// mean and peak bitrate, duration, keyframe interval), measured from the file, as TOML.
+    Inspect {
+        /// An Ogg/Opus or IVF/VP8 file.
+        file: PathBuf,
+    },
 }
 
 /// The conformance suites.
@@ -46,6 +67,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plan(args) => crate::plan::cli::run(args),
         Command::Check(args) => crate::scenario::check::run(args),
+        Command::Report(args) => crate::report::cli::report(args),
+        Command::Compare(args) => crate::report::cli::compare(args),
+        Command::Merge(args) => crate::report::cli::merge(args),
+        Command::Media(MediaCommand::Inspect { file }) => {
+            let entry = crate::media::inspect(&file)?;
+            print!("{}", crate::media::inspect::to_toml(&entry)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run(args) => crate::jobload::command(args),
         Command::Conform(ConformCommand::Offloader(args)) => {
             crate::conform::offloader::command(args)

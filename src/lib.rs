@@ -5,5 +5,8 @@
 pub mod cli;
 pub mod conform;
 pub mod jobload;
+pub mod measure;
+pub mod media;
 pub mod plan;
+pub mod report;
 pub mod scenario;
