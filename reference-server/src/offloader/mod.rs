@@ -7,6 +7,10 @@
 //! - [`jobs`]: the job lifecycle: limit, monitor, settle, retention, reconciliation.
 //! - [`http`]: the routes, with gorilla/mux routing and the Go response envelopes.
 //! - [`server`]: wiring and the `callsref offloader` entry point.
+//!
+//! Not implemented (the service refuses to start rather than pretend): `api.http.tls.enable`, the
+//! `kubernetes` api_type. Accepted but inert: the `logger.*` file keys (logs go to stderr only).
+//! The Go server's 30/60/30 s read/write/idle timeouts are not reproduced.
 
 pub mod backend;
 pub mod clients;
