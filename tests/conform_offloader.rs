@@ -131,6 +131,7 @@ fn options(url: &str, docker: bool) -> Options {
         stop_grace: Some(3),
         slow: false,
         retention_minutes: None,
+        session_minutes: None,
     }
 }
 

@@ -309,18 +309,29 @@ pub(crate) async fn auth_cases(s: &mut Suite) {
             r.expect_error(403, "client id not valid"),
         );
     }
-    if s.opts.slow {
-        s.skip(
+    match (s.opts.slow, s.opts.session_minutes) {
+        (true, Some(minutes)) if minutes <= 2 => {
+            let login = s.http.post("/login", None, creds(&id, &key)).await;
+            let t = Authorization::Bearer(token(&login)).to_header_value();
+            tokio::time::sleep(std::time::Duration::from_secs(minutes * 60 + 1)).await;
+            let r = s.http.get(probe, Some(&t)).await;
+            s.record(
+                G_AUTH,
+                "expired bearer token",
+                r.expect_error(401, "authentication failed: session is expired"),
+            );
+            let r = s.http.get(probe, Some(&t)).await;
+            s.record(
+                G_AUTH,
+                "expired token is dropped",
+                r.expect_error(401, "authentication failed: token is invalid"),
+            );
+        }
+        _ => s.skip(
             G_AUTH,
             "expired bearer token",
-            "needs a target with expiration_minutes = 1 and a 61 s wait; not automated",
-        );
-    } else {
-        s.skip(
-            G_AUTH,
-            "expired bearer token",
-            "needs --slow and expiration_minutes = 1",
-        );
+            "needs --slow and --session-minutes 1 (the target's expiration_minutes)",
+        ),
     }
 }
 

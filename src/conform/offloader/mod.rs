@@ -42,6 +42,8 @@ pub struct Options {
     pub slow: bool,
     /// The target's failed_jobs_retention_time in minutes (for the retention case with `slow`).
     pub retention_minutes: Option<u64>,
+    /// The target's session_cache.expiration_minutes, when short (for the expiry case with `slow`).
+    pub session_minutes: Option<u64>,
 }
 
 impl Options {
@@ -223,6 +225,9 @@ pub struct ConformOffloaderArgs {
     /// The target's failed_jobs_retention_time in minutes (with --slow).
     #[arg(long)]
     pub retention_minutes: Option<u64>,
+    /// The target's session_cache.expiration_minutes (with --slow, 1 or 2: tests token expiry).
+    #[arg(long)]
+    pub session_minutes: Option<u64>,
     /// Where to write the JSON results.
     #[arg(long, default_value = "conform-offloader.json")]
     pub out: PathBuf,
@@ -241,6 +246,7 @@ impl From<&ConformOffloaderArgs> for Options {
             stop_grace: a.stop_grace,
             slow: a.slow,
             retention_minutes: a.retention_minutes,
+            session_minutes: a.session_minutes,
         }
     }
 }
