@@ -590,6 +590,45 @@ pub(crate) async fn lifecycle(s: &mut Suite) {
             "needs --stop-grace <= 30 (Go waits 300 s)",
         ),
     }
+
+    // Retention: a failed job's container goes within retention + one pass of the 1-minute loop.
+    match (s.opts.slow, s.opts.retention_minutes) {
+        (true, Some(minutes)) if minutes <= 2 => {
+            let r = s.create(60, json!({"runner_exit_code": 1})).await;
+            if let Some(id) = job_id(&r) {
+                let stopped = s.wait_stopped(&id, Duration::from_secs(20)).await.is_some();
+                let started = Instant::now();
+                let within = Duration::from_secs(minutes * 60 + 90);
+                // Black-box: the logs route asks the backend directly, so 403 means the job is gone.
+                let gone = poll(within, || async {
+                    (s.http.get(&format!("/jobs/{id}/logs"), a).await.status == 403).then_some(())
+                })
+                .await;
+                s.record(
+                    G_LIFE,
+                    "retention removes a failed job",
+                    match (stopped, gone) {
+                        (true, Some(())) => {
+                            Ok(format!("removed {:?} after it stopped", started.elapsed()))
+                        }
+                        (false, _) => Err("the job never stopped".into()),
+                        (true, None) => Err(format!("still present after {within:?}")),
+                    },
+                );
+                let r = s.get_job(&id).await;
+                s.info(
+                    G_DEFECT,
+                    "record after retention (Go keeps it)",
+                    format!("GET after retention: {}", r.status),
+                );
+            }
+        }
+        _ => s.skip(
+            G_LIFE,
+            "retention removes a failed job",
+            "needs --slow and --retention-minutes 1",
+        ),
+    }
 }
 
 pub(crate) async fn limits(s: &mut Suite) {
