@@ -34,14 +34,30 @@ pub enum Command {
     Compare(crate::report::cli::CompareArgs),
     /// Merge the results directories of a distributed run's shards into one.
     Merge(crate::report::cli::MergeArgs),
+    /// Check that a server conforms to the real service's API (status codes, bodies, framing, metrics).
+    Conform(ConformArgs),
     /// Media samples: inspect Ogg/Opus and IVF/VP8 files.
     #[command(subcommand)]
     Media(MediaCommand),
     /// Run a scenario. Scenarios with an [offloader] table run a job load against a calls-offloader.
     Run(crate::jobload::RunArgs),
-    /// Run a conformance suite against a running service (exit 1 on any failure).
+}
+
+/// `callsbench conform <target>`.
+#[derive(Debug, clap::Args)]
+pub struct ConformArgs {
     #[command(subcommand)]
-    Conform(ConformCommand),
+    pub target: ConformTarget,
+}
+
+/// The services a conformance suite exists for.
+#[derive(Debug, Subcommand)]
+pub enum ConformTarget {
+    /// Black-box suite for an rtcd (or rtcd-compatible SFU): HTTP API, auth, /ws, metrics.
+    Rtcd(crate::conform::rtcd::RtcdArgs),
+    /// The calls-offloader API contract (offloader.md §9.1), against the Go service or
+    /// `callsref offloader`: table on stdout, JSON results file, exit 1 on any failure.
+    Offloader(crate::conform::offloader::ConformOffloaderArgs),
 }
 
 /// `callsbench media ...`
@@ -55,13 +71,6 @@ pub enum MediaCommand {
     },
 }
 
-/// The conformance suites.
-#[derive(Debug, Subcommand)]
-pub enum ConformCommand {
-    /// The calls-offloader API contract (offloader.md §9.1), against the Go service or `callsref offloader`.
-    Offloader(crate::conform::offloader::ConformOffloaderArgs),
-}
-
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -70,14 +79,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Report(args) => crate::report::cli::report(args),
         Command::Compare(args) => crate::report::cli::compare(args),
         Command::Merge(args) => crate::report::cli::merge(args),
+        Command::Conform(args) => match args.target {
+            ConformTarget::Rtcd(args) => crate::conform::rtcd::run(args),
+            ConformTarget::Offloader(args) => crate::conform::offloader::command(args),
+        },
         Command::Media(MediaCommand::Inspect { file }) => {
             let entry = crate::media::inspect(&file)?;
             print!("{}", crate::media::inspect::to_toml(&entry)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => crate::jobload::command(args),
-        Command::Conform(ConformCommand::Offloader(args)) => {
-            crate::conform::offloader::command(args)
-        }
     }
 }

@@ -1,13 +1,25 @@
 //! Conformance suites: black-box checks of a running service against the documented contract,
 //! reported as a pass/fail table and a JSON file.
 //!
-//! - [`offloader`]: `callsbench conform offloader` (offloader.md §9.1).
+//! - [`rtcd`]: `callsbench conform rtcd`, for an rtcd or rtcd-compatible SFU.
+//! - [`offloader`]: `callsbench conform offloader` (offloader.md §9.1), whose result model
+//!   ([`Report`], [`CaseResult`], [`Outcome`]) is defined here.
 //!
 //! A case fails the run only when the service breaks the contract. Known defects of the real
 //! service (limit overshoot, volume leak, ...) are separate informational rows: they say whether
 //! the defect was observed, and never fail the run.
 
 pub mod offloader;
+pub mod rtcd;
+mod rtcd_auth;
+mod rtcd_check;
+mod rtcd_client;
+mod rtcd_http;
+mod rtcd_metrics;
+mod rtcd_report;
+mod rtcd_ws;
+mod rtcd_ws_malformed;
+mod rtcd_ws_slow;
 
 use serde::Serialize;
 
