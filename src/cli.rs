@@ -39,6 +39,8 @@ pub enum Command {
     /// Media samples: inspect Ogg/Opus and IVF/VP8 files.
     #[command(subcommand)]
     Media(MediaCommand),
+    /// Run a scenario. Scenarios with an [offloader] table run a job load against a calls-offloader.
+    Run(crate::jobload::RunArgs),
 }
 
 /// `callsbench conform <target>`.
@@ -53,6 +55,9 @@ pub struct ConformArgs {
 pub enum ConformTarget {
     /// Black-box suite for an rtcd (or rtcd-compatible SFU): HTTP API, auth, /ws, metrics.
     Rtcd(crate::conform::rtcd::RtcdArgs),
+    /// The calls-offloader API contract (offloader.md §9.1), against the Go service or
+    /// `callsref offloader`: table on stdout, JSON results file, exit 1 on any failure.
+    Offloader(crate::conform::offloader::ConformOffloaderArgs),
 }
 
 /// `callsbench media ...`
@@ -76,11 +81,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Merge(args) => crate::report::cli::merge(args),
         Command::Conform(args) => match args.target {
             ConformTarget::Rtcd(args) => crate::conform::rtcd::run(args),
+            ConformTarget::Offloader(args) => crate::conform::offloader::command(args),
         },
         Command::Media(MediaCommand::Inspect { file }) => {
             let entry = crate::media::inspect(&file)?;
             print!("{}", crate::media::inspect::to_toml(&entry)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Run(args) => crate::jobload::command(args),
     }
 }

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod conform;
 pub mod engine;
+pub mod jobload;
 pub mod measure;
 pub mod media;
 pub mod plan;

@@ -5,4 +5,6 @@
 //!
 //! This crate never depends on the harness; the arrow runs `callsbench` → `callsref`.
 
+pub mod offloader;
 pub mod proto;
+pub mod runner;
