@@ -6,3 +6,4 @@
 //! This crate never depends on the harness; the arrow runs `callsbench` → `callsref`.
 
 pub mod proto;
+pub mod sfu;

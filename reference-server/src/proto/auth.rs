@@ -55,7 +55,10 @@ pub enum AuthHeaderError {
 impl Authorization {
     /// Basic credentials for a client.
     pub fn basic(client_id: impl Into<String>, auth_key: impl Into<String>) -> Self {
-        Authorization::Basic { client_id: client_id.into(), auth_key: auth_key.into() }
+        Authorization::Basic {
+            client_id: client_id.into(),
+            auth_key: auth_key.into(),
+        }
     }
 
     /// Basic credentials carrying the admin secret, with the conventional empty user name.
@@ -70,7 +73,9 @@ impl Authorization {
             return Ok(Authorization::Bearer(token.to_owned()));
         }
         // Go compares the prefix with EqualFold; `get` guards against a cut inside a UTF-8 sequence.
-        let prefix = value.get(..BASIC_PREFIX.len()).ok_or(AuthHeaderError::UnknownScheme)?;
+        let prefix = value
+            .get(..BASIC_PREFIX.len())
+            .ok_or(AuthHeaderError::UnknownScheme)?;
         if !prefix.eq_ignore_ascii_case(BASIC_PREFIX) {
             return Err(AuthHeaderError::UnknownScheme);
         }
@@ -85,8 +90,14 @@ impl Authorization {
     /// The header value to send, e.g. `Basic Y2xpZW50OmtleQ==` or `Bearer abc`.
     pub fn to_header_value(&self) -> String {
         match self {
-            Authorization::Basic { client_id, auth_key } => {
-                format!("{BASIC_PREFIX}{}", STANDARD.encode(format!("{client_id}:{auth_key}")))
+            Authorization::Basic {
+                client_id,
+                auth_key,
+            } => {
+                format!(
+                    "{BASIC_PREFIX}{}",
+                    STANDARD.encode(format!("{client_id}:{auth_key}"))
+                )
             }
             Authorization::Bearer(token) => format!("{BEARER_PREFIX}{token}"),
         }
@@ -102,7 +113,10 @@ mod tests {
         // RFC 7617 §2: user "Aladdin", password "open sesame".
         let auth = Authorization::basic("Aladdin", "open sesame");
         assert_eq!(auth.to_header_value(), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
-        assert_eq!(Authorization::parse(Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")), Ok(auth));
+        assert_eq!(
+            Authorization::parse(Some("Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==")),
+            Ok(auth)
+        );
     }
 
     #[test]
@@ -111,12 +125,18 @@ mod tests {
             Authorization::parse(Some("bAsIc QWxhZGRpbjpvcGVuIHNlc2FtZQ==")),
             Ok(Authorization::basic("Aladdin", "open sesame"))
         );
-        assert_eq!(Authorization::parse(Some("bearer xyz")), Err(AuthHeaderError::UnknownScheme));
+        assert_eq!(
+            Authorization::parse(Some("bearer xyz")),
+            Err(AuthHeaderError::UnknownScheme)
+        );
         assert_eq!(
             Authorization::parse(Some("Bearer xyz")),
             Ok(Authorization::Bearer("xyz".into()))
         );
-        assert_eq!(Authorization::parse(Some("Bearer ")), Ok(Authorization::Bearer(String::new())));
+        assert_eq!(
+            Authorization::parse(Some("Bearer ")),
+            Ok(Authorization::Bearer(String::new()))
+        );
     }
 
     #[test]
@@ -129,19 +149,41 @@ mod tests {
     #[test]
     fn malformed_headers_are_typed_errors() {
         assert_eq!(Authorization::parse(None), Err(AuthHeaderError::Missing));
-        assert_eq!(Authorization::parse(Some("")), Err(AuthHeaderError::UnknownScheme));
-        assert_eq!(Authorization::parse(Some("Basic !!!")), Err(AuthHeaderError::BadBase64));
+        assert_eq!(
+            Authorization::parse(Some("")),
+            Err(AuthHeaderError::UnknownScheme)
+        );
+        assert_eq!(
+            Authorization::parse(Some("Basic !!!")),
+            Err(AuthHeaderError::BadBase64)
+        );
         // base64("nocolon")
-        assert_eq!(Authorization::parse(Some("Basic bm9jb2xvbg==")), Err(AuthHeaderError::NoSeparator));
+        assert_eq!(
+            Authorization::parse(Some("Basic bm9jb2xvbg==")),
+            Err(AuthHeaderError::NoSeparator)
+        );
         // base64 of the bytes ff fe ':'
-        assert_eq!(Authorization::parse(Some("Basic //46")), Err(AuthHeaderError::NotUtf8));
+        assert_eq!(
+            Authorization::parse(Some("Basic //46")),
+            Err(AuthHeaderError::NotUtf8)
+        );
         // a multi-byte character straddling the prefix length must not panic
-        assert_eq!(Authorization::parse(Some("Basié")), Err(AuthHeaderError::UnknownScheme));
+        assert_eq!(
+            Authorization::parse(Some("Basié")),
+            Err(AuthHeaderError::UnknownScheme)
+        );
     }
 
     #[test]
     fn debug_does_not_leak_secrets() {
-        let shown = format!("{:?} {:?}", Authorization::basic("id", "s3cret"), Authorization::Bearer("t0k".into()));
-        assert!(!shown.contains("s3cret") && !shown.contains("t0k"), "{shown}");
+        let shown = format!(
+            "{:?} {:?}",
+            Authorization::basic("id", "s3cret"),
+            Authorization::Bearer("t0k".into())
+        );
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("t0k"),
+            "{shown}"
+        );
     }
 }

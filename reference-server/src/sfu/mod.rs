@@ -1,0 +1,18 @@
+//! The rtcd-compatible SFU.
+//!
+//! - [`core`]: the sans-IO state machine (groups → calls → sessions, forwarding, renegotiation).
+//! - [`session`], [`call`], [`track`]: its parts; [`vad`]: server-side voice activity.
+//! - [`signal`]: the signalling values the WS layer exchanges with the core; [`dc`]: the
+//!   data-channel messages; [`event`]: observations for metrics.
+
+pub mod call;
+pub mod core;
+pub mod dc;
+pub mod event;
+pub mod session;
+pub mod signal;
+pub mod track;
+pub mod vad;
+
+pub use self::core::{Input, Output, Sfu, SfuConfig, SignalError};
+pub use self::signal::{ConnId, Join, RtcOut, RtcType, SignalIn, SignalOut};
