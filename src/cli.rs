@@ -22,9 +22,17 @@ pub struct Cli {
 
 /// The subcommands. Each arrives with the issue that makes it work; none is listed before it does.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Predict rtcd or calls-offloader resource use and pick an instance size from the published benchmarks.
+    Plan(crate::plan::cli::PlanArgs),
+    /// Validate scenario files without running them; optionally print the expanded plan.
+    Check(crate::scenario::check::CheckArgs),
+}
 
 /// Runs one parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    match cli.command {
+        Command::Plan(args) => crate::plan::cli::run(args),
+        Command::Check(args) => crate::scenario::check::run(args),
+    }
 }

@@ -3,3 +3,5 @@
 //! The binary is a thin shell over [`cli::run`]; tests call it in-process.
 
 pub mod cli;
+pub mod plan;
+pub mod scenario;

@@ -4,3 +4,5 @@
 //! them panics. The facts come from `shared/specs/rtcd.md` §1–2 and `shared/specs/offloader.md` §1–2.
 
 pub mod auth;
+pub mod offloader;
+pub mod rtcd;

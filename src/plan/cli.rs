@@ -1,0 +1,224 @@
+//! The `plan` subcommand: arguments, dispatch and output (aligned text or `--json`).
+//!
+//! `callsbench plan --calls C --users N --unmuted U [...]` sizes an rtcd host; `--validate` prints the
+//! leave-one-out error of the model on every published row; `plan offloader` sizes a calls-offloader host.
+//! Exit codes: 0 success; 1 no size fits, or the leave-one-out median CPU error is above the 10 % goal;
+//! 2 bad input.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use super::catalog::Family;
+use super::flow::CallMix;
+use super::model::{Validation, leave_one_out};
+use super::offloader::{self, OffloaderArgs};
+use super::planner::{self, DEFAULT_HEADROOM_PCT};
+use super::render::{Align, TextTable, fixed, signed_pct};
+use super::table::BenchmarkTable;
+use crate::cli::EXIT_FAILED;
+
+/// Goal for the leave-one-out median CPU error, in percent (the Reports issue).
+pub const VALIDATE_GOAL_PCT: f64 = 10.0;
+
+/// Predict rtcd or calls-offloader resource use from the published benchmark tables.
+///
+/// Local calibration (`--calibrate DIR`) is not available yet: it needs the harness's results format.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PlanArgs {
+    #[command(subcommand)]
+    pub command: Option<PlanCommand>,
+    /// Number of concurrent calls.
+    #[arg(
+        long,
+        required_unless_present = "validate",
+        conflicts_with = "validate"
+    )]
+    pub calls: Option<u32>,
+    /// Participants per call.
+    #[arg(
+        long,
+        required_unless_present = "validate",
+        conflicts_with = "validate"
+    )]
+    pub users: Option<u32>,
+    /// Unmuted (speaking) participants per call.
+    #[arg(
+        long,
+        required_unless_present = "validate",
+        conflicts_with = "validate"
+    )]
+    pub unmuted: Option<u32>,
+    /// Number of calls with one screen sharer (as lt's -screen-sharing).
+    #[arg(long, default_value_t = 0, conflicts_with = "validate")]
+    pub screen: u32,
+    /// Participants per call sending camera video (as lt's -video).
+    #[arg(long, default_value_t = 0, conflicts_with = "validate")]
+    pub video: u32,
+    /// Instance family whose published table the model is fit to (default c7i, the current table).
+    /// With --validate and no --family, both tables are validated.
+    #[arg(long, value_enum)]
+    pub family: Option<Family>,
+    /// CPU (and memory) share a size may use, in percent.
+    #[arg(long, default_value_t = DEFAULT_HEADROOM_PCT, conflicts_with = "validate")]
+    pub headroom: f64,
+    /// Print the leave-one-out error of the model on every published row.
+    #[arg(long)]
+    pub validate: bool,
+    /// Print JSON instead of a text table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// `plan` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Size a calls-offloader host for concurrent recordings and transcriptions.
+    Offloader(OffloaderArgs),
+}
+
+/// Runs `callsbench plan`.
+pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
+    if let Some(PlanCommand::Offloader(o)) = args.command {
+        return offloader::run(&o, args.json);
+    }
+    if args.validate {
+        return validate(args.family, args.json);
+    }
+    // Invariant: clap requires these three unless --validate, handled above.
+    let (Some(calls), Some(users), Some(unmuted)) = (args.calls, args.users, args.unmuted) else {
+        anyhow::bail!("--calls, --users and --unmuted are required");
+    };
+    let mix = CallMix::new(calls, users, unmuted, args.screen, args.video)?;
+    let plan = planner::plan(mix, args.family.unwrap_or(Family::C7i), args.headroom)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{}", plan.render());
+    }
+    Ok(if plan.pick.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+fn validate(family: Option<Family>, json: bool) -> anyhow::Result<ExitCode> {
+    let families = match family {
+        Some(f) => vec![f],
+        None => vec![Family::C6i, Family::C7i],
+    };
+    let mut results = Vec::new();
+    for f in families {
+        results.push(leave_one_out(&BenchmarkTable::published(f)?)?);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        for v in &results {
+            print!("{}", render_validation(v));
+        }
+    }
+    let ok = results
+        .iter()
+        .all(|v| v.cpu.median_abs_pct <= VALIDATE_GOAL_PCT);
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+/// The leave-one-out report as text.
+pub fn render_validation(v: &Validation) -> String {
+    let mut out = format!(
+        "leave-one-out validation, {} table ({} rows): each row predicted by a model fit to the others\n",
+        v.family,
+        v.rows.len()
+    );
+    let mut t = TextTable::new(&[
+        ("row", Align::Right),
+        ("config", Align::Left),
+        ("instance", Align::Left),
+        ("CPU", Align::Right),
+        ("pred", Align::Right),
+        ("err", Align::Right),
+        ("memory", Align::Right),
+        ("pred GB", Align::Right),
+        ("err", Align::Right),
+        ("out", Align::Right),
+        ("pred Mbps", Align::Right),
+        ("err", Align::Right),
+        ("in", Align::Right),
+        ("pred Mbps", Align::Right),
+        ("err", Align::Right),
+    ]);
+    for r in &v.rows {
+        t.row(vec![
+            r.row.to_string(),
+            r.label.clone(),
+            r.instance.to_owned(),
+            r.cpu_published.clone(),
+            format!("{}%", fixed(r.cpu_predicted_pct, 1)),
+            signed_pct(r.cpu_error_pct),
+            r.memory_published.clone(),
+            fixed(r.memory_predicted_gb, 2),
+            signed_pct(r.memory_error_pct),
+            r.out_published.clone(),
+            fixed(r.out_predicted_mbps, 0),
+            signed_pct(r.out_error_pct),
+            r.in_published.clone(),
+            fixed(r.in_predicted_mbps, 1),
+            signed_pct(r.in_error_pct),
+        ]);
+    }
+    out.push_str(&t.render());
+    let mut s = TextTable::new(&[
+        ("resource", Align::Left),
+        ("median |err|", Align::Right),
+        ("worst |err|", Align::Right),
+        ("worst row", Align::Right),
+    ]);
+    for (name, e) in [
+        ("cpu", &v.cpu),
+        ("memory", &v.memory),
+        ("bandwidth out", &v.bandwidth_out),
+        ("bandwidth in", &v.bandwidth_in),
+    ] {
+        s.row(vec![
+            name.to_owned(),
+            format!("{}%", fixed(e.median_abs_pct, 1)),
+            format!("{}%", fixed(e.worst_abs_pct, 1)),
+            e.worst_row.to_string(),
+        ]);
+    }
+    out.push('\n');
+    out.push_str(&s.render());
+    out.push_str("\ncoefficients fit to all rows (what `plan` uses):\n");
+    let mut c = TextTable::new(&[
+        ("model", Align::Left),
+        ("term", Align::Left),
+        ("coefficient", Align::Right),
+        ("unit", Align::Left),
+    ]);
+    let m = &v.full_fit;
+    for (name, lin) in [
+        ("cpu", &m.cpu),
+        ("memory", &m.memory),
+        ("bandwidth out", &m.bandwidth_out),
+        ("bandwidth in", &m.bandwidth_in),
+    ] {
+        for t in &lin.terms {
+            c.row(vec![
+                name.to_owned(),
+                t.name.to_owned(),
+                format!("{:.4e}", t.coefficient),
+                t.unit.to_owned(),
+            ]);
+        }
+    }
+    out.push_str(&c.render());
+    out.push('\n');
+    out
+}
