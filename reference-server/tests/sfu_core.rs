@@ -4,8 +4,8 @@ mod sfu_sim;
 
 use std::time::Duration;
 
+use callsref::proto::rtcd::DcMessage;
 use callsref::sfu::RtcType;
-use callsref::sfu::dc::DcMsg;
 use callsref::sfu::event::{ErrorKind, HistMetric, SfuEvent};
 use sfu_sim::{ClientOpts, Sim};
 
@@ -123,7 +123,7 @@ fn server_offer_waits_for_the_clients_lock() {
     sim.run_for(secs(0.1));
     // The viewer takes the signalling lock and keeps it for 2 s.
     let locked_at = sim.now;
-    sim.dc_send(viewer, &DcMsg::Lock(None));
+    sim.dc_send(viewer, &DcMessage::LockRequest);
     sim.run_for(secs(0.1));
     assert_eq!(sim.clients[viewer].lock_replies, vec![true]);
     // Meanwhile a speaker joins; the SFU wants to offer its track to the viewer.
@@ -133,7 +133,7 @@ fn server_offer_waits_for_the_clients_lock() {
         sim.clients[viewer].server_offers.is_empty(),
         "offered while the client held the lock"
     );
-    sim.dc_send(viewer, &DcMsg::Unlock);
+    sim.dc_send(viewer, &DcMessage::Unlock);
     let unlocked_at = sim.now;
     let end = sim.now + secs(1.0);
     assert!(sim.run_until(|s| !s.clients[viewer].server_offers.is_empty(), end));
@@ -165,7 +165,7 @@ fn server_offer_waits_for_the_clients_lock() {
     sim.join("call1", speaker());
     let end = sim.now + secs(3.0);
     assert!(sim.run_until(|s| s.clients[v].held.is_some(), end));
-    sim.dc_send(v, &DcMsg::Lock(None));
+    sim.dc_send(v, &DcMessage::LockRequest);
     sim.run_for(secs(0.1));
     assert_eq!(sim.clients[v].lock_replies, vec![false]);
 }

@@ -27,8 +27,9 @@ use super::call::{Call, CallKey};
 use super::event::{ErrorKind, SfuEvent, TrackDirection};
 use super::session::{Session, SessionIds, SessionIdx, Step, TrackAction};
 use super::signal::{ConnId, Join, RtcType, SignalIn, SignalOut};
-use super::track::{Binding, Source, SourceId, TrackCodec, TrackType, new_track_id};
+use super::track::{Binding, Source, SourceId, TrackCodec, TrackType, is_audio, new_track_id};
 use super::vad::Vad;
+use crate::proto::rtcd::StreamIdPayload;
 
 /// What the core needs to know about its environment.
 #[derive(Debug, Clone)]
@@ -371,7 +372,7 @@ impl Sfu {
         t: u64,
         data: &[u8],
     ) -> Result<(), SignalError> {
-        let t = RtcType::from_number(t).ok_or(SignalError::UnknownType(t))?;
+        let t = RtcType::from_int(t as i128).ok_or(SignalError::UnknownType(t))?;
         let Some(s) = self.session_mut(idx) else {
             return Err(SignalError::SessionNotFound);
         };
@@ -401,7 +402,10 @@ impl Sfu {
                 }
             }
             RtcType::ScreenOn => {
-                let id = json_str(data, "screenStreamID")?;
+                let id = StreamIdPayload::parse(data)
+                    .ok()
+                    .and_then(|p| p.screen_stream_id)
+                    .ok_or_else(|| SignalError::Payload("missing screenStreamID".into()))?;
                 let key = (s.ids.group_id.clone(), s.ids.call_id.clone());
                 let call = self.calls.entry(key).or_default();
                 if call.screen_sharer.is_some_and(|o| o != idx) {
@@ -433,7 +437,10 @@ impl Sfu {
                 }
             }
             RtcType::VideoOn => {
-                let id = json_str(data, "videoStreamID")?;
+                let id = StreamIdPayload::parse(data)
+                    .ok()
+                    .and_then(|p| p.video_stream_id)
+                    .ok_or_else(|| SignalError::Payload("missing videoStreamID".into()))?;
                 s.video_stream_id = Some(id);
             }
             // rtcd does nothing on VideoOff; VoiceOn/Off only flow towards the plugin.
@@ -527,7 +534,7 @@ impl Sfu {
         if !source.enabled {
             return;
         }
-        let audio = source.kind.is_audio();
+        let audio = is_audio(source.kind);
         if source.kind == TrackType::Voice
             && let Some(level) = pkt.header.ext_vals.audio_level
         {
@@ -727,7 +734,7 @@ impl Sfu {
         });
         let mime = src.codec.mime();
         let owner = src.owner;
-        let (is_audio, m, rid) = (src.kind.is_audio(), src.mid, src.initial_rid());
+        let (is_audio, m, rid) = (is_audio(src.kind), src.mid, src.initial_rid());
         if let Some(g) = self.session(rx).map(|s| s.ids.group_id.clone()) {
             self.out.push_back(Output::Event(SfuEvent::Tracks {
                 group: g,
@@ -904,13 +911,4 @@ fn video_codec(rtc: &Rtc, mid: Mid) -> TrackCodec {
         }
     }
     TrackCodec::Vp8
-}
-
-fn json_str(data: &[u8], key: &str) -> Result<String, SignalError> {
-    let v: serde_json::Value =
-        serde_json::from_slice(data).map_err(|e| SignalError::Payload(e.to_string()))?;
-    v.get(key)
-        .and_then(|v| v.as_str())
-        .map(str::to_string)
-        .ok_or_else(|| SignalError::Payload(format!("missing {key}")))
 }

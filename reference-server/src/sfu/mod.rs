@@ -2,12 +2,11 @@
 //!
 //! - [`core`]: the sans-IO state machine (groups → calls → sessions, forwarding, renegotiation).
 //! - [`session`], [`call`], [`track`]: its parts; [`vad`]: server-side voice activity.
-//! - [`signal`]: the signalling values the WS layer exchanges with the core; [`dc`]: the
-//!   data-channel messages; [`event`]: observations for metrics.
+//! - [`signal`]: the signalling values the WS layer exchanges with the core; [`event`]:
+//!   observations for metrics. Wire formats (WS frames, DC messages, ids) are `proto::rtcd`'s.
 
 pub mod call;
 pub mod core;
-pub mod dc;
 pub mod event;
 pub mod session;
 pub mod signal;
@@ -15,4 +14,4 @@ pub mod track;
 pub mod vad;
 
 pub use self::core::{Input, Output, Sfu, SfuConfig, SignalError};
-pub use self::signal::{ConnId, Join, RtcOut, RtcType, SignalIn, SignalOut};
+pub use self::signal::{ConnId, Join, RtcMessage, RtcType, SignalIn, SignalOut};

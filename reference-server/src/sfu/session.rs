@@ -10,7 +10,6 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid};
@@ -18,10 +17,12 @@ use str0m::net::Transmit;
 use str0m::rtp::{RtpPacket, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Output as RtcOutput, Rtc};
 
-use super::dc::DcMsg;
 use super::event::{ErrorKind, HistMetric, SfuEvent};
-use super::signal::{ConnId, RtcOut, RtcType, SignalOut};
-use super::track::{SourceId, TrackType};
+use super::signal::{ConnId, RtcMessage, RtcType, SignalOut};
+use super::track::{SourceId, TrackType, is_audio};
+use crate::proto::rtcd::{
+    DcMessage, IceCandidateInit, MediaMap, SdpType, ServerCandidate, SessionDescription, TrackInfo,
+};
 
 /// Time allowed for the first offer after join.
 pub const FIRST_OFFER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -122,18 +123,6 @@ pub enum Step {
     Timeout(Instant),
 }
 
-#[derive(Deserialize)]
-struct SdpJson {
-    #[serde(rename = "type")]
-    kind: String,
-    sdp: String,
-}
-
-#[derive(Deserialize)]
-struct CandidateJson {
-    candidate: String,
-}
-
 /// A participant's session. Driving contract: after any `handle_*` call, call [`Session::poll`]
 /// until it returns [`Step::Timeout`].
 #[derive(Debug)]
@@ -223,8 +212,8 @@ impl Session {
         self.dc.is_some()
     }
 
-    fn rtc_out(&self, msg_type: RtcType, data: Vec<u8>) -> RtcOut {
-        RtcOut {
+    fn rtc_out(&self, msg_type: RtcType, data: Vec<u8>) -> RtcMessage {
+        RtcMessage {
             group_id: self.ids.group_id.clone(),
             user_id: self.ids.user_id.clone(),
             session_id: self.ids.session_id.clone(),
@@ -263,7 +252,7 @@ impl Session {
 
     /// A trickled candidate from the client (rtc type 1).
     pub fn handle_candidate(&mut self, data: &[u8]) {
-        let Ok(c) = serde_json::from_slice::<CandidateJson>(data) else {
+        let Ok(c) = serde_json::from_slice::<IceCandidateInit>(data) else {
             self.error(ErrorKind::Ice);
             return;
         };
@@ -286,14 +275,17 @@ impl Session {
 
     /// An SDP from the client (rtc type 2 over WS, or DC `SDP`); replies go back on the same path.
     pub fn handle_sdp(&mut self, data: &[u8], via_dc: bool, now: Instant) {
-        let Ok(sdp) = serde_json::from_slice::<SdpJson>(data) else {
-            self.error(ErrorKind::Signaling);
-            return;
-        };
-        match sdp.kind.as_str() {
-            "offer" => self.handle_offer(&sdp.sdp, via_dc, now),
-            "answer" => self.handle_answer(&sdp.sdp, now),
-            _ => self.error(ErrorKind::Signaling),
+        match SessionDescription::from_json(data) {
+            Ok(sdp) => self.handle_description(sdp, via_dc, now),
+            Err(_) => self.error(ErrorKind::Signaling),
+        }
+    }
+
+    fn handle_description(&mut self, sdp: SessionDescription, via_dc: bool, now: Instant) {
+        match sdp.sdp_type {
+            SdpType::Offer => self.handle_offer(&sdp.sdp, via_dc, now),
+            SdpType::Answer => self.handle_answer(&sdp.sdp, now),
+            SdpType::Pranswer | SdpType::Rollback => self.error(ErrorKind::Signaling),
         }
     }
 
@@ -320,11 +312,11 @@ impl Session {
                 return;
             }
         };
-        let json = sdp_json("answer", &answer);
+        let desc = SessionDescription::answer(answer.to_sdp_string());
         if via_dc {
-            self.send_dc(&DcMsg::Sdp(json));
+            self.send_dc(&DcMessage::Sdp(desc));
         } else {
-            let msg = self.rtc_out(RtcType::Sdp, json);
+            let msg = self.rtc_out(RtcType::Sdp, desc.to_json());
             self.steps
                 .push_back(Step::Signal(self.conn, SignalOut::Rtc(msg)));
         }
@@ -413,7 +405,7 @@ impl Session {
             .map(|t| t.source)
     }
 
-    fn send_dc(&mut self, msg: &DcMsg) {
+    fn send_dc(&mut self, msg: &DcMessage) {
         let Some(id) = self.dc else { return };
         let bytes = msg.encode();
         if let Some(mut ch) = self.rtc.channel(id)
@@ -432,25 +424,25 @@ impl Session {
             }
             return;
         }
-        let Ok(msg) = DcMsg::decode(data) else {
+        let Ok(msg) = DcMessage::decode(data) else {
             self.error(ErrorKind::Signaling);
             return;
         };
         match msg {
-            DcMsg::Ping => self.send_dc(&DcMsg::Pong),
-            DcMsg::Pong | DcMsg::MediaMap(_) => {}
-            DcMsg::Sdp(json) => self.handle_sdp(&json, true, now),
-            DcMsg::LossRate(v) => self.observe(HistMetric::ClientLossRate, v),
-            DcMsg::RoundTripTime(v) => self.observe(HistMetric::ClientRtt, v),
-            DcMsg::Jitter(v) => self.observe(HistMetric::ClientJitter, v),
-            DcMsg::Lock(_) => {
+            DcMessage::Ping => self.send_dc(&DcMessage::Pong),
+            DcMessage::Pong | DcMessage::MediaMap(_) | DcMessage::LockResponse(_) => {}
+            DcMessage::Sdp(desc) => self.handle_description(desc, true, now),
+            DcMessage::LossRate(v) => self.observe(HistMetric::ClientLossRate, v),
+            DcMessage::RoundTripTime(v) => self.observe(HistMetric::ClientRtt, v),
+            DcMessage::Jitter(v) => self.observe(HistMetric::ClientJitter, v),
+            DcMessage::LockRequest => {
                 let granted = self.lock == Lock::Free;
                 if granted {
                     self.lock = Lock::Client(now);
                 }
-                self.send_dc(&DcMsg::Lock(Some(granted)));
+                self.send_dc(&DcMessage::LockResponse(granted));
             }
-            DcMsg::Unlock => {
+            DcMessage::Unlock => {
                 if let Lock::Client(since) = self.lock {
                     self.lock = Lock::Free;
                     self.observe(HistMetric::LockLockedTime, secs(now - since));
@@ -492,7 +484,7 @@ impl Session {
                     sender_id,
                     track_id,
                 } => {
-                    let media = if kind.is_audio() {
+                    let media = if is_audio(*kind) {
                         MediaKind::Audio
                     } else {
                         MediaKind::Video
@@ -522,23 +514,23 @@ impl Session {
                 }
                 continue;
             };
-            let map = self
+            let map: MediaMap = self
                 .out_tracks
                 .iter()
                 .map(|t| {
-                    (
-                        t.mid.to_string(),
-                        t.kind.as_str().to_string(),
-                        t.sender_id.clone(),
-                    )
+                    let info = TrackInfo {
+                        kind: t.kind,
+                        sender_id: t.sender_id.clone(),
+                    };
+                    (t.mid.to_string(), info)
                 })
                 .collect();
-            self.send_dc(&DcMsg::MediaMap(map));
-            let json = sdp_json("offer", &offer);
+            self.send_dc(&DcMessage::MediaMap(map));
+            let desc = SessionDescription::offer(offer.to_sdp_string());
             if self.dc_signaling {
-                self.send_dc(&DcMsg::Sdp(json));
+                self.send_dc(&DcMessage::Sdp(desc));
             } else {
-                let msg = self.rtc_out(RtcType::Sdp, json);
+                let msg = self.rtc_out(RtcType::Sdp, desc.to_json());
                 self.steps
                     .push_back(Step::Signal(self.conn, SignalOut::Rtc(msg)));
             }
@@ -686,20 +678,12 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-fn sdp_json(kind: &str, sdp: &impl std::fmt::Display) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({ "type": kind, "sdp": sdp.to_string() }))
-        .unwrap_or_default()
-}
-
 fn candidate_json(c: &Candidate, mid: Option<&str>) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "type": "candidate",
-        "candidate": {
-            "candidate": c.to_sdp_string(),
-            "sdpMid": mid.unwrap_or(""),
-            "sdpMLineIndex": 0,
-            "usernameFragment": null,
-        }
-    }))
-    .unwrap_or_default()
+    ServerCandidate::wrap(IceCandidateInit {
+        candidate: c.to_sdp_string(),
+        sdp_mid: Some(mid.unwrap_or_default().to_string()),
+        sdp_mline_index: Some(0),
+        username_fragment: None,
+    })
+    .to_json()
 }

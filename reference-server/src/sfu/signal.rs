@@ -3,47 +3,11 @@
 //! These are domain values, not frames. The I/O layer turns the plugin's msgpack frames into
 //! [`SignalIn`] and [`SignalOut`] back into frames, so the core never sees msgpack framing.
 
+pub use crate::proto::rtcd::{RtcMessage, RtcType};
+
 /// Identifies one plugin WebSocket connection (rtcd's `connID`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
-
-/// rtc message types (rtcd `rtc.MessageType`, numbered from 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RtcType {
-    Ice = 1,
-    Sdp = 2,
-    Mute = 3,
-    Unmute = 4,
-    ScreenOn = 5,
-    ScreenOff = 6,
-    VoiceOn = 7,
-    VoiceOff = 8,
-    VideoOn = 9,
-    VideoOff = 10,
-}
-
-impl RtcType {
-    /// The type for a wire number; `None` for numbers rtcd does not define.
-    pub fn from_number(n: u64) -> Option<RtcType> {
-        Some(match n {
-            1 => RtcType::Ice,
-            2 => RtcType::Sdp,
-            3 => RtcType::Mute,
-            4 => RtcType::Unmute,
-            5 => RtcType::ScreenOn,
-            6 => RtcType::ScreenOff,
-            7 => RtcType::VoiceOn,
-            8 => RtcType::VoiceOff,
-            9 => RtcType::VideoOn,
-            10 => RtcType::VideoOff,
-            _ => return None,
-        })
-    }
-
-    pub fn number(self) -> u8 {
-        self as u8
-    }
-}
 
 /// A `join` from the plugin. `group_id` is the authenticated clientID of the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,25 +39,13 @@ pub enum SignalIn {
     },
 }
 
-/// An `rtc` (or `vad`) message towards the plugin, with all six fields populated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RtcOut {
-    pub group_id: String,
-    pub user_id: String,
-    pub session_id: String,
-    pub call_id: String,
-    pub msg_type: RtcType,
-    /// UTF-8 JSON; empty for VAD messages.
-    pub data: Vec<u8>,
-}
-
 /// A message for one plugin connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignalOut {
     /// `"rtc"`: ICE (type 1) or SDP (type 2).
-    Rtc(RtcOut),
+    Rtc(RtcMessage),
     /// `"vad"`: VoiceOn (7) / VoiceOff (8), no data.
-    Vad(RtcOut),
+    Vad(RtcMessage),
     /// `"close"`: the session is gone.
     Close { session_id: String },
 }

@@ -4,43 +4,19 @@
 //! receiver that has negotiated the track holds a binding: its own m-line, the payload type to
 //! write with, and the sequence-number rebase that keeps the publisher's low 16 bits on the wire.
 
-use std::fmt;
-
-use rand::Rng;
+use rand::RngCore;
 use str0m::media::{Mid, Pt, Rid};
 
 use super::session::SessionIdx;
 use super::vad::Vad;
+use crate::proto::rtcd::TrackId;
 
-/// What a forwarded track carries, as rtcd names it in track ids and the MediaMap.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TrackType {
-    Voice,
-    Screen,
-    ScreenAudio,
-    Video,
-}
+/// What a forwarded track carries (`voice`, `screen`, `screen-audio`, `video`).
+pub use crate::proto::rtcd::TrackKind as TrackType;
 
-impl TrackType {
-    /// The rtcd spelling (`voice`, `screen`, `screen-audio`, `video`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TrackType::Voice => "voice",
-            TrackType::Screen => "screen",
-            TrackType::ScreenAudio => "screen-audio",
-            TrackType::Video => "video",
-        }
-    }
-
-    pub fn is_audio(self) -> bool {
-        matches!(self, TrackType::Voice | TrackType::ScreenAudio)
-    }
-}
-
-impl fmt::Display for TrackType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// Whether a track kind is carried as audio.
+pub fn is_audio(kind: TrackType) -> bool {
+    matches!(kind, TrackType::Voice | TrackType::ScreenAudio)
 }
 
 /// The codecs rtcd registers, with its payload types (§3.2).
@@ -125,20 +101,9 @@ impl Source {
     }
 }
 
-const TRACK_ID_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-
 /// A fresh track id `<type>_<senderSessionID>_<8 random chars>`.
-pub fn new_track_id(kind: TrackType, sender_session_id: &str, rng: &mut impl Rng) -> String {
-    let mut id = String::with_capacity(kind.as_str().len() + sender_session_id.len() + 10);
-    id.push_str(kind.as_str());
-    id.push('_');
-    id.push_str(sender_session_id);
-    id.push('_');
-    for _ in 0..8 {
-        let i = rng.random_range(0..TRACK_ID_ALPHABET.len());
-        id.push(TRACK_ID_ALPHABET[i] as char);
-    }
-    id
+pub fn new_track_id(kind: TrackType, sender_session_id: &str, rng: &mut impl RngCore) -> String {
+    TrackId::generate(kind, sender_session_id, rng).to_string()
 }
 
 #[cfg(test)]
@@ -152,7 +117,7 @@ mod tests {
         let id = new_track_id(TrackType::ScreenAudio, "sess1", &mut rng);
         let rest = id.strip_prefix("screen-audio_sess1_").unwrap();
         assert_eq!(rest.len(), 8);
-        assert!(rest.bytes().all(|b| b.is_ascii_alphanumeric()));
+        assert_eq!(TrackId::parse(&id).unwrap().kind, TrackType::ScreenAudio);
         let other = new_track_id(TrackType::ScreenAudio, "sess1", &mut rng);
         assert_ne!(id, other);
     }

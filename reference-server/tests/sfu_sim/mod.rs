@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use callsref::sfu::dc::DcMsg;
+use callsref::proto::rtcd::{DcMessage, SessionDescription};
 use callsref::sfu::event::{HistMetric, SfuEvent};
 use callsref::sfu::{ConnId, Input, Join, Output, RtcType, Sfu, SfuConfig, SignalIn, SignalOut};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
@@ -80,6 +80,7 @@ pub struct Client {
     pub sent: Vec<(u16, u32)>,
     /// Received RTP per incoming mid: (seq, timestamp, arrival).
     pub received: HashMap<Mid, Vec<(u16, u32, Instant)>>,
+    /// mid → (type, sender_id) from the latest MediaMap.
     pub media_map: Vec<(String, String, String)>,
     pub server_offers: Vec<Instant>,
     pub held: Option<HeldOffer>,
@@ -203,7 +204,7 @@ impl Sim {
             SIGNAL_DELAY,
             Delivery::SignalToSfu(SignalIn::Rtc {
                 session_id,
-                msg_type: t.number() as u64,
+                msg_type: t.as_u8() as u64,
                 data,
             }),
         );
@@ -222,7 +223,7 @@ impl Sim {
         );
     }
 
-    pub fn dc_send(&mut self, i: usize, msg: &DcMsg) {
+    pub fn dc_send(&mut self, i: usize, msg: &DcMessage) {
         let c = &mut self.clients[i];
         let id = c.dc.expect("dc open");
         c.rtc
@@ -419,7 +420,10 @@ impl Sim {
         )
         .unwrap();
         if via_dc {
-            self.dc_send(i, &DcMsg::Sdp(json));
+            self.dc_send(
+                i,
+                &DcMessage::Sdp(SessionDescription::answer(answer.to_sdp_string())),
+            );
         } else {
             self.rtc_to_sfu(i, RtcType::Sdp, json);
         }
@@ -458,7 +462,7 @@ impl Sim {
         }
         if c.next_ping.is_some_and(|t| t <= now) {
             c.next_ping = Some(now + Duration::from_secs(1));
-            self.dc_send(i, &DcMsg::Ping);
+            self.dc_send(i, &DcMessage::Ping);
         }
         self.drive_client(i);
     }
@@ -492,11 +496,17 @@ impl Sim {
                         c.dc = Some(id);
                         c.next_ping = Some(now);
                     }
-                    Event::ChannelData(d) => match DcMsg::decode(&d.data).unwrap() {
-                        DcMsg::Pong => c.pongs += 1,
-                        DcMsg::Lock(Some(b)) => c.lock_replies.push(b),
-                        DcMsg::MediaMap(m) => c.media_map = m,
-                        DcMsg::Sdp(json) => {
+                    Event::ChannelData(d) => match DcMessage::decode(&d.data).unwrap() {
+                        DcMessage::Pong => c.pongs += 1,
+                        DcMessage::LockResponse(b) => c.lock_replies.push(b),
+                        DcMessage::MediaMap(m) => {
+                            c.media_map = m
+                                .into_iter()
+                                .map(|(mid, t)| (mid, t.kind.as_str().to_string(), t.sender_id))
+                                .collect()
+                        }
+                        DcMessage::Sdp(desc) => {
+                            let json = desc.to_json();
                             let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
                             let sdp = v["sdp"].as_str().unwrap().to_string();
                             self.client_sdp(i, v["type"].as_str().unwrap(), &sdp, true);
