@@ -302,3 +302,17 @@ fn leave_removes_tracks_and_closes() {
         .count();
     assert_eq!(errors, 0);
 }
+
+#[test]
+fn dc_signaling_sends_server_offers_over_the_data_channel() {
+    let mut sim = Sim::new();
+    let rx = sim.join("call1", ClientOpts { dc_signaling: true, ..Default::default() });
+    let end = sim.now + secs(3.0);
+    assert!(sim.run_until(|s| s.clients[rx].dc.is_some(), end));
+    let spk = sim.join("call1", speaker());
+    sim.run_for(secs(2.0));
+    // The offer reached the client (over the DC: no WS rtc message carries it) and was answered.
+    assert_eq!(sim.clients[rx].server_offers.len(), 1);
+    assert_eq!(sim.clients[rx].dc_offers, 1);
+    assert!(sim.received_from(rx, spk).len() > 20);
+}

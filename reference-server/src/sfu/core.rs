@@ -315,7 +315,7 @@ impl Sfu {
             user_id: j.user_id,
             session_id: j.session_id.clone(),
         };
-        let session = Session::new(ids, conn, rtc, cands, j.av1_support, j.dc_signaling, now);
+        let session = Session::new(ids, conn, rtc, cands, j.props, now);
         let idx = match self.free.pop() {
             Some(i) => {
                 self.sessions[i as usize] = Some(session);

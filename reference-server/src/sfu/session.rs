@@ -18,7 +18,7 @@ use str0m::rtp::{RtpPacket, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Output as RtcOutput, Rtc};
 
 use super::event::{ErrorKind, HistMetric, SfuEvent};
-use super::signal::{ConnId, RtcMessage, RtcType, SignalOut};
+use super::signal::{ConnId, RtcMessage, RtcType, SessionProps, SignalOut};
 use super::track::{SourceId, TrackType, is_audio};
 use crate::proto::rtcd::{
     DcMessage, IceCandidateInit, MediaMap, SdpType, ServerCandidate, SessionDescription, TrackInfo,
@@ -135,6 +135,7 @@ pub struct Session {
     pub rtc: Rtc,
     pub av1_support: bool,
     pub dc_signaling: bool,
+    pub props: SessionProps,
     pub joined_at: Instant,
     /// Remote addresses this session was seen from (for the core's demux map).
     pub addrs: Vec<SocketAddr>,
@@ -170,8 +171,7 @@ impl Session {
         conn: ConnId,
         mut rtc: Rtc,
         local_candidates: Vec<Candidate>,
-        av1_support: bool,
-        dc_signaling: bool,
+        props: SessionProps,
         now: Instant,
     ) -> Session {
         for c in &local_candidates {
@@ -182,8 +182,9 @@ impl Session {
             conn,
             join_conn: conn,
             rtc,
-            av1_support,
-            dc_signaling,
+            av1_support: props.av1_support.unwrap_or(false),
+            dc_signaling: props.dc_signaling.unwrap_or(false),
+            props,
             joined_at: now,
             addrs: Vec::new(),
             screen_stream_id: None,

@@ -3,6 +3,7 @@
 //! These are domain values, not frames. The I/O layer turns the plugin's msgpack frames into
 //! [`SignalIn`] and [`SignalOut`] back into frames, so the core never sees msgpack framing.
 
+pub use crate::proto::rtcd::http::SessionProps;
 pub use crate::proto::rtcd::{RtcMessage, RtcType};
 
 /// Identifies one plugin WebSocket connection (rtcd's `connID`).
@@ -16,9 +17,8 @@ pub struct Join {
     pub call_id: String,
     pub user_id: String,
     pub session_id: String,
-    pub channel_id: String,
-    pub av1_support: bool,
-    pub dc_signaling: bool,
+    /// The join props as received, echoed by `GET /calls/{callID}/sessions`.
+    pub props: SessionProps,
 }
 
 /// Signalling input from a plugin connection.

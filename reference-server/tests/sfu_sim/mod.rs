@@ -44,6 +44,8 @@ pub struct ClientOpts {
     pub offer: bool,
     /// Answer server offers (a client can withhold its answer to hold the SFU's lock).
     pub answer_server_offers: bool,
+    /// Ask for SDP over the data channel (join prop `dcSignaling`).
+    pub dc_signaling: bool,
 }
 
 impl Default for ClientOpts {
@@ -53,6 +55,7 @@ impl Default for ClientOpts {
             speak: false,
             offer: true,
             answer_server_offers: true,
+            dc_signaling: false,
         }
     }
 }
@@ -83,6 +86,8 @@ pub struct Client {
     /// mid → (type, sender_id) from the latest MediaMap.
     pub media_map: Vec<(String, String, String)>,
     pub server_offers: Vec<Instant>,
+    /// Server offers that arrived over the data channel.
+    pub dc_offers: usize,
     pub held: Option<HeldOffer>,
     pub answered_by_sfu: usize,
     pub pongs: usize,
@@ -159,6 +164,7 @@ impl Sim {
             received: HashMap::new(),
             media_map: vec![],
             server_offers: vec![],
+            dc_offers: 0,
             held: None,
             answered_by_sfu: 0,
             pongs: 0,
@@ -172,9 +178,11 @@ impl Sim {
             call_id: call.into(),
             user_id: format!("user{i}"),
             session_id,
-            channel_id: "channel1".into(),
-            av1_support: false,
-            dc_signaling: false,
+            props: callsref::sfu::signal::SessionProps {
+                channel_id: Some("channel1".into()),
+                av1_support: Some(false),
+                dc_signaling: Some(opts.dc_signaling),
+            },
         };
         self.send(SIGNAL_DELAY, Delivery::SignalToSfu(SignalIn::Join(join)));
         if opts.offer {
@@ -409,6 +417,9 @@ impl Sim {
             return;
         }
         c.server_offers.push(now);
+        if via_dc {
+            c.dc_offers += 1;
+        }
         let offer = SdpOffer::from_sdp_string(sdp).unwrap();
         if !c.opts.answer_server_offers {
             c.held = Some(HeldOffer { offer });
