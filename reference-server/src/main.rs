@@ -1,15 +1,56 @@
 //! `callsref`: thin CLI over the `callsref` library.
+//!
+//! Exit codes: 0 success, 1 runtime error, 2 usage error (clap).
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// Reference servers for callsbench: an rtcd-compatible SFU and a calls-offloader-compatible job service.
 #[derive(Debug, Parser)]
 #[command(name = "callsref", version, about)]
-struct Cli {}
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the rtcd-compatible SFU.
+    Sfu(callsref::sfu::server::SfuArgs),
+}
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    ExitCode::SUCCESS
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Sfu(args)) => run_sfu(args),
+        None => ExitCode::SUCCESS,
+    }
+}
+
+fn run_sfu(args: callsref::sfu::server::SfuArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("callsref sfu: starting runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(callsref::sfu::server::run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("callsref sfu: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

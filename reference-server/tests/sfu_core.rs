@@ -306,7 +306,13 @@ fn leave_removes_tracks_and_closes() {
 #[test]
 fn dc_signaling_sends_server_offers_over_the_data_channel() {
     let mut sim = Sim::new();
-    let rx = sim.join("call1", ClientOpts { dc_signaling: true, ..Default::default() });
+    let rx = sim.join(
+        "call1",
+        ClientOpts {
+            dc_signaling: true,
+            ..Default::default()
+        },
+    );
     let end = sim.now + secs(3.0);
     assert!(sim.run_until(|s| s.clients[rx].dc.is_some(), end));
     let spk = sim.join("call1", speaker());

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::RngCore;
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, TableDefinition};
 
 use crate::proto::rtcd::http::MIN_KEY_LEN;
 
@@ -27,7 +27,10 @@ pub enum AuthError {
     #[error("{0}")]
     Message(String),
     #[error("opening store {path}: {source}")]
-    Open { path: String, source: Box<redb::Error> },
+    Open {
+        path: String,
+        source: Box<redb::Error>,
+    },
 }
 
 fn msg(s: impl Into<String>) -> AuthError {
@@ -202,8 +205,10 @@ impl Auth {
         if let Some(old) = t.by_client.insert(id.to_string(), token.clone()) {
             t.by_token.remove(&old);
         }
-        t.by_token
-            .insert(token.clone(), (id.to_string(), Instant::now() + self.expiry));
+        t.by_token.insert(
+            token.clone(),
+            (id.to_string(), Instant::now() + self.expiry),
+        );
         Ok(token)
     }
 
@@ -253,11 +258,18 @@ mod tests {
             assert_eq!(t1.len(), 32);
             assert_eq!(a.token_client(&t1).unwrap(), "c1");
             let t2 = a.login("c1", &key).await.unwrap();
-            assert_eq!(a.token_client(&t1).unwrap_err().to_string(), "token is invalid");
+            assert_eq!(
+                a.token_client(&t1).unwrap_err().to_string(),
+                "token is invalid"
+            );
             assert_eq!(a.token_client(&t2).unwrap(), "c1");
             let e = a.login("c2", &key).await.unwrap_err().to_string();
             assert_eq!(e, "login failed: authentication failed: error: not found");
-            let e = a.login("c1", &"x".repeat(32)).await.unwrap_err().to_string();
+            let e = a
+                .login("c1", &"x".repeat(32))
+                .await
+                .unwrap_err()
+                .to_string();
             assert_eq!(e, "login failed: authentication failed");
         }
         // Credentials survive a restart; tokens do not.

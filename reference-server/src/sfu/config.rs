@@ -179,10 +179,7 @@ impl Default for LoggerConfig {
 
 impl Config {
     /// Loads `path` (absent file → defaults), applies `RTCD_*` overrides from `env`, validates.
-    pub fn load(
-        path: &Path,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn load(path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut cfg = match std::fs::read_to_string(path) {
             Ok(text) => toml::from_str(&text).map_err(|e| ConfigError::Parse {
                 path: path.display().to_string(),
@@ -223,16 +220,36 @@ impl Config {
                 }
             };
         }
-        over!("RTCD_API_HTTP_LISTENADDRESS", "api.http.listen_address", self.api.http.listen_address);
-        over!("RTCD_API_HTTP_TLS_ENABLE", "api.http.tls.enable", self.api.http.tls.enable);
-        over!("RTCD_API_HTTP_TLS_CERTFILE", "api.http.tls.cert_file", self.api.http.tls.cert_file);
-        over!("RTCD_API_HTTP_TLS_CERTKEY", "api.http.tls.cert_key", self.api.http.tls.cert_key);
+        over!(
+            "RTCD_API_HTTP_LISTENADDRESS",
+            "api.http.listen_address",
+            self.api.http.listen_address
+        );
+        over!(
+            "RTCD_API_HTTP_TLS_ENABLE",
+            "api.http.tls.enable",
+            self.api.http.tls.enable
+        );
+        over!(
+            "RTCD_API_HTTP_TLS_CERTFILE",
+            "api.http.tls.cert_file",
+            self.api.http.tls.cert_file
+        );
+        over!(
+            "RTCD_API_HTTP_TLS_CERTKEY",
+            "api.http.tls.cert_key",
+            self.api.http.tls.cert_key
+        );
         over!(
             "RTCD_API_SECURITY_ALLOWSELFREGISTRATION",
             "api.security.allow_self_registration",
             self.api.security.allow_self_registration
         );
-        over!("RTCD_API_SECURITY_ENABLEADMIN", "api.security.enable_admin", self.api.security.enable_admin);
+        over!(
+            "RTCD_API_SECURITY_ENABLEADMIN",
+            "api.security.enable_admin",
+            self.api.security.enable_admin
+        );
         over!(
             "RTCD_API_SECURITY_ADMINSECRETKEY",
             "api.security.admin_secret_key",
@@ -243,25 +260,89 @@ impl Config {
             "api.security.session_cache.expiration_minutes",
             self.api.security.session_cache.expiration_minutes
         );
-        over!("RTCD_RTC_ICEADDRESSUDP", "rtc.ice_address_udp", self.rtc.ice_address_udp);
-        over!("RTCD_RTC_ICEPORTUDP", "rtc.ice_port_udp", self.rtc.ice_port_udp);
-        over!("RTCD_RTC_ICEADDRESSTCP", "rtc.ice_address_tcp", self.rtc.ice_address_tcp);
-        over!("RTCD_RTC_ICEPORTTCP", "rtc.ice_port_tcp", self.rtc.ice_port_tcp);
-        over!("RTCD_RTC_ENABLEIPV6", "rtc.enable_ipv6", self.rtc.enable_ipv6);
-        over!("RTCD_RTC_ICEHOSTOVERRIDE", "rtc.ice_host_override", self.rtc.ice_host_override);
-        over!("RTCD_RTC_NACKBUFFERSIZE", "rtc.nack_buffer_size", self.rtc.nack_buffer_size);
+        over!(
+            "RTCD_RTC_ICEADDRESSUDP",
+            "rtc.ice_address_udp",
+            self.rtc.ice_address_udp
+        );
+        over!(
+            "RTCD_RTC_ICEPORTUDP",
+            "rtc.ice_port_udp",
+            self.rtc.ice_port_udp
+        );
+        over!(
+            "RTCD_RTC_ICEADDRESSTCP",
+            "rtc.ice_address_tcp",
+            self.rtc.ice_address_tcp
+        );
+        over!(
+            "RTCD_RTC_ICEPORTTCP",
+            "rtc.ice_port_tcp",
+            self.rtc.ice_port_tcp
+        );
+        over!(
+            "RTCD_RTC_ENABLEIPV6",
+            "rtc.enable_ipv6",
+            self.rtc.enable_ipv6
+        );
+        over!(
+            "RTCD_RTC_ICEHOSTOVERRIDE",
+            "rtc.ice_host_override",
+            self.rtc.ice_host_override
+        );
+        over!(
+            "RTCD_RTC_NACKBUFFERSIZE",
+            "rtc.nack_buffer_size",
+            self.rtc.nack_buffer_size
+        );
         if let Some(v) = env("RTCD_RTC_ICEHOSTPORTOVERRIDE") {
             self.rtc.ice_host_port_override = PortOverride::Text(v);
         }
-        over!("RTCD_STORE_DATASOURCE", "store.data_source", self.store.data_source);
-        over!("RTCD_LOGGER_ENABLECONSOLE", "logger.enable_console", self.logger.enable_console);
-        over!("RTCD_LOGGER_CONSOLEJSON", "logger.console_json", self.logger.console_json);
-        over!("RTCD_LOGGER_CONSOLELEVEL", "logger.console_level", self.logger.console_level);
-        over!("RTCD_LOGGER_ENABLEFILE", "logger.enable_file", self.logger.enable_file);
-        over!("RTCD_LOGGER_FILEJSON", "logger.file_json", self.logger.file_json);
-        over!("RTCD_LOGGER_FILELEVEL", "logger.file_level", self.logger.file_level);
-        over!("RTCD_LOGGER_FILELOCATION", "logger.file_location", self.logger.file_location);
-        over!("RTCD_LOGGER_ENABLECOLOR", "logger.enable_color", self.logger.enable_color);
+        over!(
+            "RTCD_STORE_DATASOURCE",
+            "store.data_source",
+            self.store.data_source
+        );
+        over!(
+            "RTCD_LOGGER_ENABLECONSOLE",
+            "logger.enable_console",
+            self.logger.enable_console
+        );
+        over!(
+            "RTCD_LOGGER_CONSOLEJSON",
+            "logger.console_json",
+            self.logger.console_json
+        );
+        over!(
+            "RTCD_LOGGER_CONSOLELEVEL",
+            "logger.console_level",
+            self.logger.console_level
+        );
+        over!(
+            "RTCD_LOGGER_ENABLEFILE",
+            "logger.enable_file",
+            self.logger.enable_file
+        );
+        over!(
+            "RTCD_LOGGER_FILEJSON",
+            "logger.file_json",
+            self.logger.file_json
+        );
+        over!(
+            "RTCD_LOGGER_FILELEVEL",
+            "logger.file_level",
+            self.logger.file_level
+        );
+        over!(
+            "RTCD_LOGGER_FILELOCATION",
+            "logger.file_location",
+            self.logger.file_location
+        );
+        over!(
+            "RTCD_LOGGER_ENABLECOLOR",
+            "logger.enable_color",
+            self.logger.enable_color
+        );
         Ok(())
     }
 
@@ -285,11 +366,23 @@ impl Config {
         }
         // Port 0 asks the OS for a free port, which tests and embedded runs need.
         if self.rtc.ice_port_udp != 0 && !(80..=49151).contains(&self.rtc.ice_port_udp) {
-            return Err(invalid("rtc.ice_port_udp", "must be in the range [80, 49151]"));
+            return Err(invalid(
+                "rtc.ice_port_udp",
+                "must be in the range [80, 49151]",
+            ));
         }
-        for a in self.rtc.ice_address_udp.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        for a in self
+            .rtc
+            .ice_address_udp
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
             if a.parse::<IpAddr>().is_err() {
-                return Err(invalid("rtc.ice_address_udp", &format!("invalid IP address {a:?}")));
+                return Err(invalid(
+                    "rtc.ice_address_udp",
+                    &format!("invalid IP address {a:?}"),
+                ));
             }
         }
         let n = self.rtc.nack_buffer_size;
@@ -361,9 +454,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join(format!("{}.toml", toml.len()));
         std::fs::write(&p, toml).unwrap();
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::load(&p, |k| env.iter().find(|(e, _)| e == k).map(|(_, v)| v.clone()))
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::load(&p, |k| {
+            env.iter().find(|(e, _)| e == k).map(|(_, v)| v.clone())
+        })
     }
 
     #[test]
@@ -377,15 +474,30 @@ mod tests {
 
     #[test]
     fn env_overrides_toml_and_errors_name_the_key() {
-        let c = load("[rtc]\nice_port_udp = 9000\n", &[("RTCD_RTC_ICEPORTUDP", "9001")]).unwrap();
+        let c = load(
+            "[rtc]\nice_port_udp = 9000\n",
+            &[("RTCD_RTC_ICEPORTUDP", "9001")],
+        )
+        .unwrap();
         assert_eq!(c.rtc.ice_port_udp, 9001);
-        let e = load("", &[("RTCD_RTC_ICEPORTUDP", "x")]).unwrap_err().to_string();
-        assert!(e.starts_with("rtc.ice_port_udp (RTCD_RTC_ICEPORTUDP)"), "{e}");
-        let e = load("[api.security]\nenable_admin = true\n", &[]).unwrap_err().to_string();
+        let e = load("", &[("RTCD_RTC_ICEPORTUDP", "x")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("rtc.ice_port_udp (RTCD_RTC_ICEPORTUDP)"),
+            "{e}"
+        );
+        let e = load("[api.security]\nenable_admin = true\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("api.security.admin_secret_key"), "{e}");
-        let e = load("[rtc]\nice_port_udp = 50000\n", &[]).unwrap_err().to_string();
+        let e = load("[rtc]\nice_port_udp = 50000\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("rtc.ice_port_udp"), "{e}");
-        let e = load("[rtc]\nnack_buffer_size = 100\n", &[]).unwrap_err().to_string();
+        let e = load("[rtc]\nnack_buffer_size = 100\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("rtc.nack_buffer_size"), "{e}");
         let c = load("[rtc]\nice_host_port_override = 30000\n", &[]).unwrap();
         assert_eq!(c.host_port_override().unwrap(), Some(30000));

@@ -30,6 +30,7 @@ use super::signal::{ConnId, Join, RtcType, SignalIn, SignalOut};
 use super::track::{Binding, Source, SourceId, TrackCodec, TrackType, is_audio, new_track_id};
 use super::vad::Vad;
 use crate::proto::rtcd::StreamIdPayload;
+use crate::proto::rtcd::http::{SessionConfig, text};
 
 /// What the core needs to know about its environment.
 #[derive(Debug, Clone)]
@@ -141,6 +142,45 @@ impl Sfu {
     /// Whether any call of the group exists.
     pub fn has_group(&self, group_id: &str) -> bool {
         self.calls.keys().any(|(g, _)| g == group_id)
+    }
+
+    /// Configs of a call's sessions, as `GET /calls/{callID}/sessions` lists them; the error is
+    /// rtcd's reason (`group not found`, `call not found`, `no sessions found`).
+    pub fn session_configs(
+        &self,
+        group_id: &str,
+        call_id: &str,
+    ) -> Result<Vec<SessionConfig>, &'static str> {
+        if !self.has_group(group_id) {
+            return Err(text::GROUP_NOT_FOUND);
+        }
+        let sessions = self
+            .call_sessions(group_id, call_id)
+            .ok_or(text::CALL_NOT_FOUND)?;
+        if sessions.is_empty() {
+            return Err(text::NO_SESSIONS_FOUND);
+        }
+        Ok(sessions.into_iter().map(session_config).collect())
+    }
+
+    /// One session's config, for `GET /calls/{callID}/sessions/{sessionID}`.
+    pub fn session_config(
+        &self,
+        group_id: &str,
+        call_id: &str,
+        session_id: &str,
+    ) -> Result<SessionConfig, &'static str> {
+        if !self.has_group(group_id) {
+            return Err(text::GROUP_NOT_FOUND);
+        }
+        let sessions = self
+            .call_sessions(group_id, call_id)
+            .ok_or(text::CALL_NOT_FOUND)?;
+        sessions
+            .into_iter()
+            .find(|s| s.ids.session_id == session_id)
+            .map(session_config)
+            .ok_or(text::SESSION_NOT_FOUND)
     }
 
     fn session(&self, idx: SessionIdx) -> Option<&Session> {
@@ -891,6 +931,16 @@ impl Sfu {
                 session_id: s.ids.session_id,
             },
         ));
+    }
+}
+
+fn session_config(s: &Session) -> SessionConfig {
+    SessionConfig {
+        group_id: s.ids.group_id.clone(),
+        call_id: s.ids.call_id.clone(),
+        user_id: s.ids.user_id.clone(),
+        session_id: s.ids.session_id.clone(),
+        props: s.props.clone(),
     }
 }
 

@@ -8,7 +8,9 @@ use std::sync::Mutex;
 
 use super::event::{HistMetric, SfuEvent, TrackDirection};
 
-const DEFAULT_BUCKETS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const DEFAULT_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.3, 0.4, 0.5, 0.75, 1.0,
 ];
@@ -50,8 +52,16 @@ impl Histogram {
 
 fn hist_name(m: HistMetric) -> (&'static str, &'static [f64], &'static str) {
     match m {
-        HistMetric::ConnectionTime => ("rtcd_rtc_connection_time", DEFAULT_BUCKETS, "Time to connect"),
-        HistMetric::DcOpenTime => ("rtcd_rtc_dc_open_time", DEFAULT_BUCKETS, "Time to open the data channel"),
+        HistMetric::ConnectionTime => (
+            "rtcd_rtc_connection_time",
+            DEFAULT_BUCKETS,
+            "Time to connect",
+        ),
+        HistMetric::DcOpenTime => (
+            "rtcd_rtc_dc_open_time",
+            DEFAULT_BUCKETS,
+            "Time to open the data channel",
+        ),
         HistMetric::LockGrabTime => (
             "rtcd_rtc_signaling_lock_grab_time",
             DEFAULT_BUCKETS,
@@ -62,8 +72,16 @@ fn hist_name(m: HistMetric) -> (&'static str, &'static [f64], &'static str) {
             DEFAULT_BUCKETS,
             "Time the signaling lock was held",
         ),
-        HistMetric::ClientLossRate => ("rtcd_rtc_client_loss_rate", LOSS_BUCKETS, "Client loss rate"),
-        HistMetric::ClientRtt => ("rtcd_rtc_client_rtt", LATENCY_BUCKETS, "Client round trip time"),
+        HistMetric::ClientLossRate => (
+            "rtcd_rtc_client_loss_rate",
+            LOSS_BUCKETS,
+            "Client loss rate",
+        ),
+        HistMetric::ClientRtt => (
+            "rtcd_rtc_client_rtt",
+            LATENCY_BUCKETS,
+            "Client round trip time",
+        ),
         HistMetric::ClientJitter => ("rtcd_rtc_client_jitter", LATENCY_BUCKETS, "Client jitter"),
     }
 }
@@ -129,7 +147,11 @@ impl Metrics {
 
     /// Counts an error outside the core (e.g. a malformed WS frame).
     pub fn error(&self, group: &str, kind: &'static str) {
-        *self.lock().errors.entry((group.to_string(), kind)).or_default() += 1;
+        *self
+            .lock()
+            .errors
+            .entry((group.to_string(), kind))
+            .or_default() += 1;
     }
 
     pub fn ws_connection(&self, client: &str, delta: i64) {
@@ -153,12 +175,26 @@ impl Metrics {
     pub fn render(&self) -> String {
         let m = self.lock();
         let mut o = String::with_capacity(4096);
-        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n");
-        header(&mut o, "rtcd_rtc_sessions_total", "gauge", "Total number of active RTC sessions");
+        let esc = |s: &str| {
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        };
+        header(
+            &mut o,
+            "rtcd_rtc_sessions_total",
+            "gauge",
+            "Total number of active RTC sessions",
+        );
         for (g, v) in &m.sessions {
             let _ = writeln!(o, "rtcd_rtc_sessions_total{{groupID=\"{}\"}} {v}", esc(g));
         }
-        header(&mut o, "rtcd_rtc_rtp_tracks_total", "gauge", "Total number of active RTP tracks");
+        header(
+            &mut o,
+            "rtcd_rtc_rtp_tracks_total",
+            "gauge",
+            "Total number of active RTP tracks",
+        );
         for ((g, d, t), v) in &m.tracks {
             let _ = writeln!(
                 o,
@@ -166,13 +202,27 @@ impl Metrics {
                 esc(g)
             );
         }
-        header(&mut o, "rtcd_rtc_conn_states_total", "counter", "Total number of RTC connection state changes");
+        header(
+            &mut o,
+            "rtcd_rtc_conn_states_total",
+            "counter",
+            "Total number of RTC connection state changes",
+        );
         for (t, v) in &m.conn_states {
             let _ = writeln!(o, "rtcd_rtc_conn_states_total{{type=\"{t}\"}} {v}");
         }
-        header(&mut o, "rtcd_rtc_errors_total", "counter", "Total number of RTC errors");
+        header(
+            &mut o,
+            "rtcd_rtc_errors_total",
+            "counter",
+            "Total number of RTC errors",
+        );
         for ((g, t), v) in &m.errors {
-            let _ = writeln!(o, "rtcd_rtc_errors_total{{groupID=\"{}\",type=\"{t}\"}} {v}", esc(g));
+            let _ = writeln!(
+                o,
+                "rtcd_rtc_errors_total{{groupID=\"{}\",type=\"{t}\"}} {v}",
+                esc(g)
+            );
         }
         let mut last = "";
         for ((name, g), h) in &m.hists {
@@ -197,15 +247,33 @@ impl Metrics {
             for (b, c) in h.buckets.iter().zip(&h.counts) {
                 let _ = writeln!(o, "{name}_bucket{{groupID=\"{g}\",le=\"{b}\"}} {c}");
             }
-            let _ = writeln!(o, "{name}_bucket{{groupID=\"{g}\",le=\"+Inf\"}} {}", h.count);
+            let _ = writeln!(
+                o,
+                "{name}_bucket{{groupID=\"{g}\",le=\"+Inf\"}} {}",
+                h.count
+            );
             let _ = writeln!(o, "{name}_sum{{groupID=\"{g}\"}} {}", h.sum);
             let _ = writeln!(o, "{name}_count{{groupID=\"{g}\"}} {}", h.count);
         }
-        header(&mut o, "rtcd_ws_connections_total", "gauge", "Total number of active WebSocket connections");
+        header(
+            &mut o,
+            "rtcd_ws_connections_total",
+            "gauge",
+            "Total number of active WebSocket connections",
+        );
         for (c, v) in &m.ws_conns {
-            let _ = writeln!(o, "rtcd_ws_connections_total{{clientID=\"{}\"}} {v}", esc(c));
+            let _ = writeln!(
+                o,
+                "rtcd_ws_connections_total{{clientID=\"{}\"}} {v}",
+                esc(c)
+            );
         }
-        header(&mut o, "rtcd_ws_messages_total", "counter", "Total number of WebSocket messages");
+        header(
+            &mut o,
+            "rtcd_ws_messages_total",
+            "counter",
+            "Total number of WebSocket messages",
+        );
         for ((c, t, d), v) in &m.ws_msgs {
             let _ = writeln!(
                 o,
@@ -227,9 +295,13 @@ fn header(o: &mut String, name: &str, kind: &str, help: &str) {
 
 /// `rtcd_process_*` from /proc, as Prometheus' process collector reports them.
 fn process_metrics(o: &mut String) {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return };
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
     // Fields after the parenthesised command name; the name may contain spaces.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else { return };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return;
+    };
     let f: Vec<&str> = rest.split_whitespace().collect();
     let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // Linux reports times in clock ticks; USER_HZ is 100 on every supported architecture.
@@ -261,17 +333,42 @@ fn process_metrics(o: &mut String) {
         .map_or(-1.0, |v| v.parse::<f64>().unwrap_or(-1.0));
     let page = 4096.0;
     for (name, kind, help, v) in [
-        ("rtcd_process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", cpu),
-        ("rtcd_process_open_fds", "gauge", "Number of open file descriptors.", fds as f64),
-        ("rtcd_process_max_fds", "gauge", "Maximum number of open file descriptors.", max_fds),
-        ("rtcd_process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", vsize),
+        (
+            "rtcd_process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            cpu,
+        ),
+        (
+            "rtcd_process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            fds as f64,
+        ),
+        (
+            "rtcd_process_max_fds",
+            "gauge",
+            "Maximum number of open file descriptors.",
+            max_fds,
+        ),
+        (
+            "rtcd_process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+            vsize,
+        ),
         (
             "rtcd_process_virtual_memory_max_bytes",
             "gauge",
             "Maximum amount of virtual memory available in bytes.",
             max_vm,
         ),
-        ("rtcd_process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", rss_pages * page),
+        (
+            "rtcd_process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            rss_pages * page,
+        ),
         (
             "rtcd_process_start_time_seconds",
             "gauge",
@@ -293,11 +390,22 @@ mod tests {
     fn renders_rtcd_names_labels_and_buckets() {
         let m = Metrics::default();
         m.apply(&SfuEvent::SessionOpened { group: "g".into() });
-        m.apply(&SfuEvent::Error { group: "g".into(), kind: ErrorKind::SignalingLockTimeout });
-        m.apply(&SfuEvent::Observe { group: "g".into(), metric: HistMetric::ClientRtt, value: 0.02 });
+        m.apply(&SfuEvent::Error {
+            group: "g".into(),
+            kind: ErrorKind::SignalingLockTimeout,
+        });
+        m.apply(&SfuEvent::Observe {
+            group: "g".into(),
+            metric: HistMetric::ClientRtt,
+            value: 0.02,
+        });
         let text = m.render();
         assert!(text.contains("rtcd_rtc_sessions_total{groupID=\"g\"} 1\n"));
-        assert!(text.contains("rtcd_rtc_errors_total{groupID=\"g\",type=\"signaling_lock_timeout\"} 1\n"));
+        assert!(
+            text.contains(
+                "rtcd_rtc_errors_total{groupID=\"g\",type=\"signaling_lock_timeout\"} 1\n"
+            )
+        );
         assert!(text.contains("rtcd_rtc_client_rtt_bucket{groupID=\"g\",le=\"0.01\"} 0\n"));
         assert!(text.contains("rtcd_rtc_client_rtt_bucket{groupID=\"g\",le=\"0.025\"} 1\n"));
         assert!(text.contains("rtcd_process_resident_memory_bytes "));
