@@ -322,3 +322,32 @@ fn dc_signaling_sends_server_offers_over_the_data_channel() {
     assert_eq!(sim.clients[rx].dc_offers, 1);
     assert!(sim.received_from(rx, spk).len() > 20);
 }
+
+#[test]
+fn one_audio_packet_fans_out_to_every_receiver() {
+    let mut sim = Sim::new();
+    let spk = sim.join(
+        "call1",
+        ClientOpts {
+            speak: true,
+            ..Default::default()
+        },
+    );
+    for _ in 0..5 {
+        sim.join("call1", ClientOpts::default());
+    }
+    sim.run_for(secs(3.0));
+    for i in 1..=5 {
+        assert!(
+            sim.received_from(i, spk).len() > 50,
+            "listener {i} not bound yet"
+        );
+    }
+    // Stop the speaker's own pacing so only the captured packets reach the SFU.
+    sim.clients[spk].next_media = None;
+    let packets = sim.capture_audio(spk, 20);
+    assert!(packets.len() >= 20, "{} packets", packets.len());
+    let sent: Vec<usize> = packets.iter().map(|p| sim.sfu_ingest(spk, p)).collect();
+    // Each packet leaves once per receiver (an RTCP report may ride along now and then).
+    assert!(sent.iter().all(|n| (5..=7).contains(n)), "{sent:?}");
+}

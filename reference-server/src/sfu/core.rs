@@ -97,6 +97,9 @@ pub struct Sfu {
     last_now: Instant,
 }
 
+/// How many already-due timeouts one drain feeds before leaving the rest to the driver.
+const MAX_DUE_ROUNDS: u32 = 4;
+
 /// Deadline reported when no session needs time.
 const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
 
@@ -510,6 +513,7 @@ impl Sfu {
     }
 
     fn drain(&mut self, idx: SessionIdx, now: Instant) {
+        let mut due_rounds = 0;
         loop {
             let Some(s) = self.session_mut(idx) else {
                 return;
@@ -531,6 +535,12 @@ impl Sfu {
                 Step::Close => {
                     self.close_session(idx);
                     return;
+                }
+                Step::Timeout(t) if t <= now && due_rounds < MAX_DUE_ROUNDS => {
+                    // Already due (e.g. str0m releasing a just-written packet): feed the time now
+                    // rather than making the driver come back for it.
+                    due_rounds += 1;
+                    s.handle_timeout(now);
                 }
                 Step::Timeout(t) => {
                     if s.scheduled.is_none_or(|cur| t < cur) {

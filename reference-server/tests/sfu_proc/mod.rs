@@ -64,10 +64,10 @@ impl Server {
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         let text = loop {
-            if let Ok(t) = std::fs::read_to_string(&ready) {
-                if t.ends_with('\n') {
-                    break t;
-                }
+            if let Ok(t) = std::fs::read_to_string(&ready)
+                && t.ends_with('\n')
+            {
+                break t;
             }
             assert!(Instant::now() < deadline, "server did not become ready");
             std::thread::sleep(Duration::from_millis(20));

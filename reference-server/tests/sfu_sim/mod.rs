@@ -541,6 +541,67 @@ impl Sim {
         }
     }
 
+    /// Makes client `i` emit `count` audio packets (20 ms apart in RTP time) and returns the
+    /// encrypted datagrams without delivering them, for benchmarks that feed the SFU directly.
+    pub fn capture_audio(&mut self, i: usize, count: usize) -> Vec<Vec<u8>> {
+        let mid = self.clients[i].audio_mid.expect("client publishes audio");
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            // Advance time so str0m's send queue releases the packet.
+            self.now += Duration::from_micros(100);
+            let now = self.now;
+            let c = &mut self.clients[i];
+            c.seq += 1;
+            let ts = (c.seq as u32).wrapping_mul(960);
+            let ext = ExtensionValues {
+                audio_level: Some(-40),
+                voice_activity: Some(true),
+                ..Default::default()
+            };
+            let payload = vec![0x78u8; 80];
+            let mut api = c.rtc.direct_api();
+            let tx = api.stream_tx_by_mid(mid, None).expect("negotiated audio");
+            tx.write_rtp(
+                RtpWrite::new(Pt::new_with_value(111), c.seq.into(), ts, now, payload)
+                    .ext_vals(ext),
+            );
+            c.rtc.handle_input(str0m::Input::Timeout(now)).unwrap();
+            loop {
+                match c.rtc.poll_output().unwrap() {
+                    // Only the RTP (PT 111) datagrams; RTCP reports may ride along.
+                    RtcOutput::Transmit(t)
+                        if t.contents.len() > 1 && t.contents[1] & 0x7f == 111 =>
+                    {
+                        out.push(t.contents.to_vec())
+                    }
+                    RtcOutput::Transmit(_) => {}
+                    RtcOutput::Timeout(_) => break,
+                    RtcOutput::Event(_) => {}
+                }
+            }
+        }
+        out
+    }
+
+    /// Feeds one datagram from client `i` to the SFU and drains its output, dropping transmits.
+    /// Returns how many datagrams the SFU sent.
+    pub fn sfu_ingest(&mut self, i: usize, data: &[u8]) -> usize {
+        let from = self.clients[i].addr;
+        let r = Receive::new(Protocol::Udp, from, SFU_ADDR.parse().unwrap(), data).unwrap();
+        self.sfu.handle_input(Input::Receive(self.now, r)).unwrap();
+        let mut sent = 0;
+        loop {
+            match self.sfu.poll_output() {
+                Output::Transmit(_) => sent += 1,
+                Output::Timeout(t) => {
+                    self.sfu_timeout = t;
+                    return sent;
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Total RTP packets client `i` received.
     pub fn received_total(&self, i: usize) -> usize {
         self.clients[i].received.values().map(|v| v.len()).sum()
