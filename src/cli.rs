@@ -3,6 +3,7 @@
 //! Exit codes: 0 success; 1 a check failed (thresholds, conformance, regression);
 //! 2 usage or input error (bad scenario, unreadable file); clap's own usage errors also exit 2.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,20 @@ pub enum Command {
     Plan(crate::plan::cli::PlanArgs),
     /// Validate scenario files without running them; optionally print the expanded plan.
     Check(crate::scenario::check::CheckArgs),
+    /// Media samples: inspect Ogg/Opus and IVF/VP8 files.
+    #[command(subcommand)]
+    Media(MediaCommand),
+}
+
+/// `callsbench media ...`
+#[derive(Debug, Subcommand)]
+pub enum MediaCommand {
+    /// Print what scenarios/media/MANIFEST.toml records for a file (sha256, codec, resolution, fps,
+    /// mean and peak bitrate, duration, keyframe interval), measured from the file, as TOML.
+    Inspect {
+        /// An Ogg/Opus or IVF/VP8 file.
+        file: PathBuf,
+    },
 }
 
 /// Runs one parsed command line.
@@ -34,5 +49,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plan(args) => crate::plan::cli::run(args),
         Command::Check(args) => crate::scenario::check::run(args),
+        Command::Media(MediaCommand::Inspect { file }) => {
+            let entry = crate::media::inspect(&file)?;
+            print!("{}", crate::media::inspect::to_toml(&entry)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -20,7 +20,7 @@ fn g(spec: &str) -> Vec<u8> {
         if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
             let quoted = &rest[1..];
             let end = quoted.find(q).expect("closing quote");
-            out.extend_from_slice(quoted[..end].as_bytes());
+            out.extend_from_slice(&quoted.as_bytes()[..end]);
             rest = quoted[end + 1..].trim_start();
         } else {
             let end = rest.find(char::is_whitespace).unwrap_or(rest.len());

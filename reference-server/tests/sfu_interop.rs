@@ -19,19 +19,31 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use webrtc::api::APIBuilder;
 use webrtc::api::interceptor_registry::register_default_interceptors;
-use webrtc::api::media_engine::{MIME_TYPE_OPUS, MediaEngine};
+use webrtc::api::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8, MediaEngine};
 use webrtc::interceptor::registry::Registry;
 use webrtc::media::Sample;
+use webrtc::media::io::ivf_reader::IVFReader;
 use webrtc::media::io::ogg_reader::OggReader;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
-use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
+use webrtc::rtp_transceiver::rtp_codec::{
+    RTCRtpCodecCapability, RTCRtpHeaderExtensionCapability, RTPCodecType,
+};
 use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 
-/// Per sender session id: packets received and when the last one arrived.
-type Received = Arc<Mutex<HashMap<String, (usize, Instant)>>>;
+/// Per (sender session id, track kind): packets received and when the last one arrived.
+type Received = Arc<Mutex<HashMap<(String, String), (usize, Instant)>>>;
+
+/// What a participant publishes.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Listener,
+    Speaker,
+    /// Screen share with simulcast layers `l` and `h`.
+    Sharer,
+}
 
 struct Participant {
     session_id: String,
@@ -59,7 +71,7 @@ fn speech_sample() -> PathBuf {
 }
 
 impl Participant {
-    async fn join(srv: &Server, auth: &str, call: &str, n: usize, speak: bool) -> Participant {
+    async fn join(srv: &Server, auth: &str, call: &str, n: usize, role: Role) -> Participant {
         let session_id = format!("interop{n:02}aaaaaaaaaaaaaaaaaaa");
         let mut ws = ws_connect(srv.http, auth).await.unwrap();
         assert!(matches!(
@@ -80,6 +92,18 @@ impl Participant {
 
         let mut m = MediaEngine::default();
         m.register_default_codecs().unwrap();
+        // Simulcast needs mid and rid header extensions on the video m-line.
+        for uri in [
+            "urn:ietf:params:rtp-hdrext:sdes:mid",
+            "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+            "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
+        ] {
+            let ext = RTCRtpHeaderExtensionCapability {
+                uri: uri.to_owned(),
+            };
+            m.register_header_extension(ext, RTPCodecType::Video, None)
+                .unwrap();
+        }
         let registry = register_default_interceptors(Registry::new(), &mut m).unwrap();
         let api = APIBuilder::new()
             .with_media_engine(m)
@@ -100,7 +124,42 @@ impl Participant {
             Box::pin(async {})
         }));
 
-        if speak {
+        if role == Role::Sharer {
+            // screen_on must reach the SFU before the track (rtcd §9.5).
+            let stream = format!("screen-{session_id}");
+            let on = RtcMessage::screen_on(session_id.clone(), &stream);
+            ws.send(Message::Binary(WsMessage::Rtc(on).encode().into()))
+                .await
+                .unwrap();
+            let vp8 = || RTCRtpCodecCapability {
+                mime_type: MIME_TYPE_VP8.to_owned(),
+                clock_rate: 90000,
+                ..Default::default()
+            };
+            let l = Arc::new(TrackLocalStaticSample::new_with_rid(
+                vp8(),
+                "screen".into(),
+                "l".into(),
+                stream.clone(),
+            ));
+            let h = Arc::new(TrackLocalStaticSample::new_with_rid(
+                vp8(),
+                "screen".into(),
+                "h".into(),
+                stream,
+            ));
+            let sender = pc
+                .add_track(l.clone() as Arc<dyn TrackLocal + Send + Sync>)
+                .await
+                .unwrap();
+            sender
+                .add_encoding(h.clone() as Arc<dyn TrackLocal + Send + Sync>)
+                .await
+                .unwrap();
+            tokio::spawn(play_ivf(l, "screen_l.ivf"));
+            tokio::spawn(play_ivf(h, "screen_h.ivf"));
+        }
+        if role == Role::Speaker {
             let track = Arc::new(TrackLocalStaticSample::new(
                 RTCRtpCodecCapability {
                     mime_type: MIME_TYPE_OPUS.to_owned(),
@@ -137,10 +196,13 @@ impl Participant {
             ids.lock().unwrap().push(track.id());
             let rec = rec.clone();
             tokio::spawn(async move {
-                let sender = track.stream_id();
+                let key = (
+                    track.stream_id(),
+                    track.id().split('_').next().unwrap_or_default().to_string(),
+                );
                 while let Ok((_pkt, _)) = track.read_rtp().await {
                     let mut r = rec.lock().unwrap();
-                    let e = r.entry(sender.clone()).or_insert((0, Instant::now()));
+                    let e = r.entry(key.clone()).or_insert((0, Instant::now()));
                     e.0 += 1;
                     e.1 = Instant::now();
                 }
@@ -184,11 +246,12 @@ impl Participant {
     }
 
     fn count_from(&self, sender: &Participant) -> usize {
-        self.received
-            .lock()
-            .unwrap()
-            .get(&sender.session_id)
-            .map_or(0, |e| e.0)
+        self.count_kind(sender, "voice")
+    }
+
+    fn count_kind(&self, sender: &Participant, kind: &str) -> usize {
+        let key = (sender.session_id.clone(), kind.to_string());
+        self.received.lock().unwrap().get(&key).map_or(0, |e| e.0)
     }
 }
 
@@ -207,6 +270,32 @@ async fn play_speech(track: Arc<TrackLocalStaticSample>) {
             let sample = Sample {
                 data: page.freeze(),
                 duration: Duration::from_millis(20),
+                ..Default::default()
+            };
+            if track.write_sample(&sample).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Plays a committed IVF sample in real time at its own frame rate, looping.
+async fn play_ivf(track: Arc<TrackLocalStaticSample>, name: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/media")
+        .join(name);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    loop {
+        let (mut ivf, header) = IVFReader::new(std::io::Cursor::new(bytes.clone())).unwrap();
+        let frame = Duration::from_secs_f64(
+            header.timebase_numerator as f64 / header.timebase_denominator as f64,
+        );
+        let mut tick = tokio::time::interval(frame);
+        while let Ok((data, _)) = ivf.parse_next_frame() {
+            tick.tick().await;
+            let sample = Sample {
+                data: data.freeze(),
+                duration: frame,
                 ..Default::default()
             };
             if track.write_sample(&sample).await.is_err() {
@@ -282,29 +371,38 @@ async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
 async fn webrtc_rs_call_audio_mute_and_leave() {
     let srv = Server::start("interop");
     let auth = srv.register("interopplugin");
-    let a = Participant::join(&srv, &auth, "call1", 0, true).await;
-    let b = Participant::join(&srv, &auth, "call1", 1, true).await;
-    let c = Participant::join(&srv, &auth, "call1", 2, false).await;
-    let all = [&a, &b, &c];
+    let a = Participant::join(&srv, &auth, "call1", 0, Role::Speaker).await;
+    let b = Participant::join(&srv, &auth, "call1", 1, Role::Speaker).await;
+    let s = Participant::join(&srv, &auth, "call1", 2, Role::Sharer).await;
+    let c = Participant::join(&srv, &auth, "call1", 3, Role::Listener).await;
+    let all = [&a, &b, &s, &c];
     wait_for("data channels", Duration::from_secs(10), || {
         all.iter().all(|p| p.dc_open.load(Ordering::SeqCst))
     })
     .await;
 
     // Every participant hears every other speaker.
-    let pairs = [(&a, &b), (&b, &a), (&c, &a), (&c, &b)];
+    let pairs = [(&a, &b), (&b, &a), (&c, &a), (&c, &b), (&s, &a), (&s, &b)];
     wait_for("audio at every receiver", Duration::from_secs(10), || {
         pairs.iter().all(|(rx, tx)| rx.count_from(tx) > 50)
     })
     .await;
     assert_eq!(a.count_from(&a), 0);
+    // Every viewer gets the screen (low layer first) with packets flowing.
+    let viewers = [&a, &b, &c];
+    wait_for("screen at every viewer", Duration::from_secs(10), || {
+        viewers.iter().all(|v| v.count_kind(&s, "screen") > 20)
+    })
+    .await;
+    assert_eq!(s.count_kind(&s, "screen"), 0);
     for id in c.track_ids.lock().unwrap().iter() {
         let parsed = callsref::proto::rtcd::TrackId::parse(id).unwrap();
-        assert_eq!(parsed.kind, callsref::proto::rtcd::TrackKind::Voice);
-        assert!(
-            parsed.session_id == a.session_id || parsed.session_id == b.session_id,
-            "{id}"
-        );
+        let expected = if parsed.session_id == s.session_id {
+            callsref::proto::rtcd::TrackKind::Screen
+        } else {
+            callsref::proto::rtcd::TrackKind::Voice
+        };
+        assert_eq!(parsed.kind, expected, "{id}");
     }
 
     // Mute A: within 200 ms no more A packets reach B or C; B keeps flowing.
@@ -320,6 +418,18 @@ async fn webrtc_rs_call_audio_mute_and_leave() {
         c.count_from(&a) > ac + 15
     })
     .await;
+
+    // screen_off removes the screen track from every viewer: its packets stop everywhere.
+    s.rtc(RtcType::ScreenOff);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before: Vec<usize> = viewers.iter().map(|v| v.count_kind(&s, "screen")).collect();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let after: Vec<usize> = viewers.iter().map(|v| v.count_kind(&s, "screen")).collect();
+    assert_eq!(before, after, "screen packets after screen_off");
+    assert_eq!(
+        srv.metric("rtcd_rtc_rtp_tracks_total{direction=\"out\",groupID=\"interopplugin\",type=\"video/VP8\"}"),
+        Some(0.0)
+    );
 
     // Everyone leaves: close for each, no sessions, the call is gone.
     for p in all {

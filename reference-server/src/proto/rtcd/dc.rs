@@ -21,7 +21,9 @@
 //! zlib's default level. Media-map entries are written in mid order, keys `type` then `sender_id`.
 //!
 //! Stricter than rtcd: trailing bytes, a non-bool Lock payload, an unknown track type and a missing
-//! media-map key are errors, and the inflated SDP is capped at [`MAX_SDP_INFLATED_LEN`].
+//! media-map key are errors, a track info must be a map (Go also reads a struct from an array), strs
+//! must be UTF-8, and the inflated SDP is capped at [`MAX_SDP_INFLATED_LEN`]. Beyond those, decoding
+//! agrees with rtcd's `dc.DecodeMessage` on a recorded corpus (`tests/proto_rtcd_go_corpus.rs`).
 //!
 //! Old mobile clients send the TEXT message `ping` and get the text `pong` back; that legacy pair is
 //! [`LegacyText`]. rtcd recognises it by the bytes alone, before trying to decode a binary message.
@@ -184,15 +186,15 @@ fn read_media_map(r: &mut Reader<'_>) -> Result<MediaMap, DcDecodeError> {
         let fields = r.map_len().map_err(DcDecodeError::at("track info"))?;
         let (mut kind, mut sender_id) = (None, None);
         for _ in 0..fields {
-            match r.str().map_err(DcDecodeError::at("track info key"))? {
-                "type" => {
+            match r.str_bytes().map_err(DcDecodeError::at("track info key"))? {
+                b"type" => {
                     let s = r.str().map_err(DcDecodeError::at("track type"))?;
                     kind = Some(
                         TrackKind::parse(s)
                             .ok_or_else(|| DcDecodeError::UnknownTrackKind(s.to_owned()))?,
                     );
                 }
-                "sender_id" => {
+                b"sender_id" => {
                     sender_id = Some(r.str().map_err(DcDecodeError::at("sender id"))?.to_owned())
                 }
                 _ => r
@@ -269,5 +271,32 @@ impl LegacyText {
     /// The answer rtcd gives.
     pub fn reply(self) -> Option<Self> {
         (self == LegacyText::Ping).then_some(LegacyText::Pong)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inflate_accepts_exactly_the_cap() {
+        let at_cap = compress(&vec![b'a'; MAX_SDP_INFLATED_LEN]);
+        assert_eq!(inflate(&at_cap).unwrap().len(), MAX_SDP_INFLATED_LEN);
+        let over = compress(&vec![b'a'; MAX_SDP_INFLATED_LEN + 1]);
+        assert!(matches!(
+            inflate(&over),
+            Err(DcDecodeError::InflatedTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn type_is_written_as_uint8_with_marker() {
+        for msg in [
+            DcMessage::Ping,
+            DcMessage::LockRequest,
+            DcMessage::MediaMap(MediaMap::new()),
+        ] {
+            assert_eq!(msg.encode()[..2], [0xcc, msg.type_number()]);
+        }
     }
 }

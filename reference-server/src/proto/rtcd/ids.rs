@@ -139,7 +139,8 @@ pub struct TrackId {
 }
 
 impl TrackId {
-    /// A new id for a track of `kind` sent by `session_id`, with a suffix drawn from `rng`.
+    /// A new id for a track of `kind` sent by `session_id`, with a suffix drawn from `rng`. The session id
+    /// must not contain `_` (Mattermost ids never do), or the id will not parse back.
     pub fn generate<R: RngCore + ?Sized>(
         kind: TrackKind,
         session_id: impl Into<String>,

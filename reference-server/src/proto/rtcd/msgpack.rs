@@ -115,6 +115,12 @@ impl<'a> Reader<'a> {
 
     /// A msgpack `str` (only), as UTF-8.
     pub(crate) fn str(&mut self) -> Result<&'a str, MsgpackError> {
+        std::str::from_utf8(self.str_bytes()?).map_err(|_| MsgpackError::InvalidUtf8)
+    }
+
+    /// The raw bytes of a msgpack `str` (only). Go strings may hold any bytes, so keys are matched on
+    /// these and an unknown non-UTF-8 key is skipped like any other unknown key.
+    pub(crate) fn str_bytes(&mut self) -> Result<&'a [u8], MsgpackError> {
         let m = self.peek()?;
         if !matches!(
             m,
@@ -124,7 +130,7 @@ impl<'a> Reader<'a> {
         }
         self.pos += 1;
         let len = self.body_len(m)?;
-        std::str::from_utf8(self.take(len)?).map_err(|_| MsgpackError::InvalidUtf8)
+        self.take(len)
     }
 
     /// Byte content of a `bin` (only).

@@ -191,18 +191,20 @@ impl RtcMessage {
         let mut msg_type = None;
         let mut m = RtcMessage::to_rtcd("", RtcType::Ice, Vec::new());
         for _ in 0..n {
-            let key = r.str().map_err(WsDecodeError::at("rtc message key"))?;
+            let key = r
+                .str_bytes()
+                .map_err(WsDecodeError::at("rtc message key"))?;
             let target = match key {
-                "group_id" => &mut m.group_id,
-                "user_id" => &mut m.user_id,
-                "session_id" => &mut m.session_id,
-                "call_id" => &mut m.call_id,
-                "type" => {
+                b"group_id" => &mut m.group_id,
+                b"user_id" => &mut m.user_id,
+                b"session_id" => &mut m.session_id,
+                b"call_id" => &mut m.call_id,
+                b"type" => {
                     let v = r.int().map_err(WsDecodeError::at("rtc message type"))?;
                     msg_type = Some(RtcType::from_int(v).ok_or(WsDecodeError::UnknownRtcType(v))?);
                     continue;
                 }
-                "data" => {
+                b"data" => {
                     m.data = r
                         .bytes_lenient()
                         .map_err(WsDecodeError::at("rtc message data"))?
@@ -374,5 +376,28 @@ impl StreamIdPayload {
 
     pub fn to_json(&self) -> Vec<u8> {
         to_json(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rtc_types_are_numbered_from_one() {
+        assert_eq!(RtcType::from_int(0), None);
+        for (i, t) in RtcType::ALL.into_iter().enumerate() {
+            assert_eq!(t.as_u8() as usize, i + 1);
+            assert_eq!(RtcType::from_int(i as i128 + 1), Some(t));
+        }
+        assert_eq!(RtcType::from_int(11), None);
+    }
+
+    #[test]
+    fn candidate_nullable_fields_are_written_as_null() {
+        assert_eq!(
+            String::from_utf8(to_json(&IceCandidateInit::default())).unwrap(),
+            r#"{"candidate":"","sdpMid":null,"sdpMLineIndex":null,"usernameFragment":null}"#
+        );
     }
 }

@@ -19,6 +19,12 @@
 //! ignored. Stricter than rtcd: frames over 1 MiB, trailing bytes, unknown types and missing required
 //! keys are errors (rtcd logs most of these and drops the message).
 //!
+//! Go strings may hold any bytes; ours are UTF-8, so a wanted value that is not UTF-8 is an error
+//! (keys are compared as bytes, so a non-UTF-8 unknown key is still ignored). Go's msgpack also reads
+//! a bin or nil where a str is expected; we do not, except nil for the ids of an `rtc` message.
+//! `tests/proto_rtcd_go_corpus.rs` checks all of
+//! this against rtcd's own decoder: we never accept a frame rtcd rejects, and agree on every value.
+//!
 //! Encoding writes map keys in the order of the table (Go's own map order is random).
 
 use super::error::WsDecodeError;
@@ -132,7 +138,9 @@ impl JoinData {
         let n = r.map_len().map_err(WsDecodeError::at("join data"))?;
         let mut join = JoinData::default();
         for _ in 0..n {
-            let key = r.str().map_err(WsDecodeError::at("join key"))?;
+            // Keys are matched on raw bytes: an unknown non-UTF-8 key is ignored, as in rtcd.
+            let key = r.str_bytes().map_err(WsDecodeError::at("join key"))?;
+            let key = std::str::from_utf8(key).unwrap_or("");
             let marker = r.peek().map_err(WsDecodeError::at("join value"))?;
             let value_err = WsDecodeError::at("join value");
             match (key, family(marker)) {
@@ -267,15 +275,17 @@ fn read_str_map<const N: usize>(
     let n = r.map_len().map_err(WsDecodeError::at("message data"))?;
     let mut found: [Option<String>; N] = std::array::from_fn(|_| None);
     for _ in 0..n {
-        let key = r.str().map_err(WsDecodeError::at("map key"))?;
+        let key = r.str_bytes().map_err(WsDecodeError::at("map key"))?;
         if family(r.peek().map_err(WsDecodeError::at("map value"))?) != "str" {
-            return Err(WsDecodeError::NonStringValue {
-                key: key.to_owned(),
-            });
+            let key = String::from_utf8_lossy(key).into_owned();
+            return Err(WsDecodeError::NonStringValue { key });
         }
-        let value = r.str().map_err(WsDecodeError::at("map value"))?;
-        if let Some(i) = wanted.iter().position(|w| *w == key) {
-            found[i] = Some(value.to_owned());
+        // Other keys' values may hold any bytes (Go strings do); the wanted ones must be UTF-8.
+        match wanted.iter().position(|w| w.as_bytes() == key) {
+            Some(i) => found[i] = Some(r.str().map_err(WsDecodeError::at("map value"))?.to_owned()),
+            None => {
+                r.str_bytes().map_err(WsDecodeError::at("map value"))?;
+            }
         }
     }
     let mut out: [String; N] = std::array::from_fn(|_| String::new());
@@ -283,4 +293,48 @@ fn read_str_map<const N: usize>(
         out[i] = slot.ok_or(WsDecodeError::MissingKey { key: wanted[i] })?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_duplicate_join_key_wins_even_when_wrong_typed() {
+        // {"sessionID": "a", "sessionID": 1}: the second value is not a str, so the id reads as empty.
+        let mut frame = Vec::new();
+        put_str(&mut frame, "join");
+        put_map_len(&mut frame, 2);
+        put_str(&mut frame, "sessionID");
+        put_str(&mut frame, "a");
+        put_str(&mut frame, "sessionID");
+        frame.push(0x01);
+        let WsMessage::Join(join) = WsMessage::decode(&frame).unwrap() else {
+            panic!("not a join")
+        };
+        assert_eq!(join.session_id, "");
+        assert_eq!(join.missing_id(), Some("callID"));
+    }
+
+    #[test]
+    fn frame_of_exactly_the_limit_is_read() {
+        // A hello padded with an ignored key up to exactly 1 MiB passes the size check.
+        let mut frame = Vec::new();
+        put_str(&mut frame, "hello");
+        put_map_len(&mut frame, 3);
+        for (k, v) in [("clientID", "c"), ("connID", "d")] {
+            put_str(&mut frame, k);
+            put_str(&mut frame, v);
+        }
+        put_str(&mut frame, "pad");
+        let pad = MAX_FRAME_LEN - frame.len() - 5; // str32 header is 5 bytes
+        put_str(&mut frame, &"x".repeat(pad));
+        assert_eq!(frame.len(), MAX_FRAME_LEN);
+        assert!(WsMessage::decode(&frame).is_ok());
+        frame.push(0xc0);
+        assert!(matches!(
+            WsMessage::decode(&frame),
+            Err(WsDecodeError::FrameTooLarge { .. })
+        ));
+    }
 }
