@@ -350,4 +350,15 @@ fn one_audio_packet_fans_out_to_every_receiver() {
     let sent: Vec<usize> = packets.iter().map(|p| sim.sfu_ingest(spk, p)).collect();
     // Each packet leaves once per receiver (an RTCP report may ride along now and then).
     assert!(sent.iter().all(|n| (5..=7).contains(n)), "{sent:?}");
+    // Delivered, every listener gets all of them.
+    let before: Vec<usize> = (1..=5).map(|i| sim.received_from(i, spk).len()).collect();
+    sim.release_held();
+    sim.run_for(secs(0.1));
+    for i in 1..=5 {
+        assert_eq!(
+            sim.received_from(i, spk).len(),
+            before[i - 1] + packets.len(),
+            "listener {i}"
+        );
+    }
 }

@@ -109,6 +109,7 @@ pub struct Sim {
     in_flight: HashMap<usize, Delivery>,
     seq: u64,
     steps: u64,
+    held: Vec<str0m::net::Transmit>,
 }
 
 impl Sim {
@@ -128,6 +129,7 @@ impl Sim {
             in_flight: HashMap::new(),
             seq: 0,
             steps: 0,
+            held: Vec::new(),
         }
     }
 
@@ -546,6 +548,7 @@ impl Sim {
     pub fn capture_audio(&mut self, i: usize, count: usize) -> Vec<Vec<u8>> {
         let mid = self.clients[i].audio_mid.expect("client publishes audio");
         let mut out = Vec::with_capacity(count);
+        let mut other = Vec::new();
         for _ in 0..count {
             // Advance time so str0m's send queue releases the packet.
             self.now += Duration::from_micros(100);
@@ -574,17 +577,22 @@ impl Sim {
                     {
                         out.push(t.contents.to_vec())
                     }
-                    RtcOutput::Transmit(_) => {}
+                    // STUN consent checks and RTCP still travel, or the SFU would drop the peer.
+                    RtcOutput::Transmit(t) => other.push(t.contents.to_vec()),
                     RtcOutput::Timeout(_) => break,
                     RtcOutput::Event(_) => {}
                 }
             }
         }
+        let from = self.clients[i].addr;
+        for data in other {
+            self.send(UDP_DELAY, Delivery::ToSfu { from, data });
+        }
         out
     }
 
-    /// Feeds one datagram from client `i` to the SFU and drains its output, dropping transmits.
-    /// Returns how many datagrams the SFU sent.
+    /// Feeds one datagram from client `i` to the SFU and drains its output; transmits are held
+    /// (moved, not copied) until [`Sim::release_held`]. Returns how many datagrams the SFU sent.
     pub fn sfu_ingest(&mut self, i: usize, data: &[u8]) -> usize {
         let from = self.clients[i].addr;
         let r = Receive::new(Protocol::Udp, from, SFU_ADDR.parse().unwrap(), data).unwrap();
@@ -592,12 +600,31 @@ impl Sim {
         let mut sent = 0;
         loop {
             match self.sfu.poll_output() {
-                Output::Transmit(_) => sent += 1,
+                Output::Transmit(t) => {
+                    sent += 1;
+                    self.held.push(t);
+                }
                 Output::Timeout(t) => {
                     self.sfu_timeout = t;
                     return sent;
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Puts the transmits held by [`Sim::sfu_ingest`] on the network, so receivers keep ICE
+    /// consent and RTCP going.
+    pub fn release_held(&mut self) {
+        for t in std::mem::take(&mut self.held) {
+            if let Some(client) = self.clients.iter().position(|c| c.addr == t.destination) {
+                self.send(
+                    UDP_DELAY,
+                    Delivery::ToClient {
+                        client,
+                        data: t.contents.to_vec(),
+                    },
+                );
             }
         }
     }
