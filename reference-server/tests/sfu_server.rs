@@ -3,6 +3,7 @@
 
 mod sfu_proc;
 
+use std::process::Command;
 use std::time::Duration;
 
 use callsref::proto::rtcd::{JoinData, WsMessage};
@@ -227,4 +228,60 @@ async fn ws_hello_join_malformed_frame_and_leave() {
     );
     let (s, _) = srv.get("/calls/call1/sessions", Some(&auth));
     assert_eq!(s, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_open_sessions_until_the_drain_timeout() {
+    // No sessions: SIGTERM stops the server at once.
+    let mut idle = Server::start("drain-idle");
+    let (took, status) = idle
+        .terminate(Duration::from_secs(5))
+        .expect("idle server exits");
+    assert!(status.success(), "{status}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+
+    // A live session keeps the server draining (API still up) until --drain-timeout.
+    let mut srv = Server::start_with("drain-busy", &["--drain-timeout", "2"]);
+    let auth = srv.register("drainer");
+    let mut ws = ws_connect(srv.http, &auth).await.unwrap();
+    assert!(matches!(
+        ws_next(&mut ws, Duration::from_secs(5)).await,
+        Some(WsMessage::Hello { .. })
+    ));
+    let join = JoinData {
+        call_id: "call1".into(),
+        user_id: "user1".into(),
+        session_id: "drainaaaaaaaaaaaaaaaaaaaa1".into(),
+        ..Default::default()
+    };
+    ws_send(&mut ws, &WsMessage::Join(join)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while srv.metric("rtcd_rtc_sessions_total{groupID=\"drainer\"}") != Some(1.0) {
+        assert!(std::time::Instant::now() < deadline, "session never opened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let t0 = std::time::Instant::now();
+    let kill = Command::new("kill")
+        .args(["-TERM", &srv.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        srv.child.try_wait().unwrap().is_none(),
+        "exited without draining"
+    );
+    assert_eq!(srv.get("/version", None).0, 200, "API down while draining");
+    let status = loop {
+        if let Some(s) = srv.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(8),
+            "drain timeout ignored"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(status.success(), "{status}");
+    assert!(t0.elapsed() >= Duration::from_secs(2), "{:?}", t0.elapsed());
 }

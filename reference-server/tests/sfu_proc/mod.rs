@@ -36,6 +36,11 @@ impl Drop for Server {
 impl Server {
     /// Starts a server with self-registration and admin enabled, everything on loopback.
     pub fn start(name: &str) -> Server {
+        Server::start_with(name, &[])
+    }
+
+    /// As [`Server::start`], with extra `callsref sfu` arguments.
+    pub fn start_with(name: &str, extra: &[&str]) -> Server {
         let dir = std::env::temp_dir().join(format!("callsref-sfu-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -58,6 +63,7 @@ impl Server {
             .arg(&cfg)
             .arg("--ready-file")
             .arg(&ready)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -79,6 +85,24 @@ impl Server {
             udp_port: v["udp"].as_u64().unwrap() as u16,
             dir,
         }
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the exit; returns how long it took.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<(Duration, std::process::ExitStatus)> {
+        let t0 = Instant::now();
+        let ok = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -TERM failed");
+        while t0.elapsed() < timeout {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some((t0.elapsed(), status));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// One HTTP/1.1 request; returns (status, headers lower-cased, body).
