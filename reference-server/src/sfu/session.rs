@@ -5,6 +5,9 @@
 //! the queue of track actions (one renegotiation at a time), and its outgoing m-lines. Anything
 //! that crosses sessions (new published tracks, forwarded packets, keyframe requests, closing) is
 //! returned to the core as a [`Step`] from [`Session::poll`].
+//!
+//! Somewhat over 600 lines: the lock, the first-offer wait and the negotiation queue share state
+//! and are clearer read together than split.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

@@ -1,6 +1,7 @@
 //! Deterministic simulation of the SFU core: str0m test clients (each acting as the plugin and the
 //! end user) over an in-memory network, in virtual time. Time jumps to the earliest deadline of
 //! the SFU, any client, or any packet in flight; a step budget fails the test on livelock.
+//! Over 600 lines because the test client (plugin + peer roles) and the network live together.
 
 #![allow(dead_code)]
 
