@@ -261,8 +261,8 @@ async fn sigterm_drains_open_sessions_until_the_drain_timeout() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let t0 = std::time::Instant::now();
-    let kill = Command::new("kill")
-        .args(["-TERM", &srv.child.id().to_string()])
+    let kill = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", srv.child.id())])
         .status()
         .unwrap();
     assert!(kill.success());

@@ -90,8 +90,8 @@ impl Server {
     /// Sends SIGTERM and waits up to `timeout` for the exit; returns how long it took.
     pub fn terminate(&mut self, timeout: Duration) -> Option<(Duration, std::process::ExitStatus)> {
         let t0 = Instant::now();
-        let ok = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+        let ok = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {}", self.child.id())])
             .status()
             .unwrap()
             .success();
