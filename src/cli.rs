@@ -28,9 +28,31 @@ pub enum Command {
     Plan(crate::plan::cli::PlanArgs),
     /// Validate scenario files without running them; optionally print the expanded plan.
     Check(crate::scenario::check::CheckArgs),
+    /// Render report.md and a single-file report.html (with plots) from a results directory.
+    Report(crate::report::cli::ReportArgs),
+    /// Compare two results directories figure by figure; exit 1 on a regression beyond the limits.
+    Compare(crate::report::cli::CompareArgs),
+    /// Merge the results directories of a distributed run's shards into one.
+    Merge(crate::report::cli::MergeArgs),
+    /// Check that a server conforms to the real service's API (status codes, bodies, framing, metrics).
+    Conform(ConformArgs),
     /// Media samples: inspect Ogg/Opus and IVF/VP8 files.
     #[command(subcommand)]
     Media(MediaCommand),
+}
+
+/// `callsbench conform <target>`.
+#[derive(Debug, clap::Args)]
+pub struct ConformArgs {
+    #[command(subcommand)]
+    pub target: ConformTarget,
+}
+
+/// The services a conformance suite exists for.
+#[derive(Debug, Subcommand)]
+pub enum ConformTarget {
+    /// Black-box suite for an rtcd (or rtcd-compatible SFU): HTTP API, auth, /ws, metrics.
+    Rtcd(crate::conform::rtcd::RtcdArgs),
 }
 
 /// `callsbench media ...`
@@ -49,6 +71,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plan(args) => crate::plan::cli::run(args),
         Command::Check(args) => crate::scenario::check::run(args),
+        Command::Report(args) => crate::report::cli::report(args),
+        Command::Compare(args) => crate::report::cli::compare(args),
+        Command::Merge(args) => crate::report::cli::merge(args),
+        Command::Conform(args) => match args.target {
+            ConformTarget::Rtcd(args) => crate::conform::rtcd::run(args),
+        },
         Command::Media(MediaCommand::Inspect { file }) => {
             let entry = crate::media::inspect(&file)?;
             print!("{}", crate::media::inspect::to_toml(&entry)?);

@@ -3,6 +3,11 @@
 //! The binary is a thin shell over [`cli::run`]; tests call it in-process.
 
 pub mod cli;
+pub mod conform;
+pub mod engine;
+pub mod measure;
 pub mod media;
 pub mod plan;
+pub mod report;
 pub mod scenario;
+pub mod target;

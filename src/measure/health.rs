@@ -1,0 +1,147 @@
+//! Self-health: is the harness itself keeping up? A saturated load generator under-sends and
+//! over-reports latency, so its figures must not be blamed on the server (design.md, "Measure, then
+//! claim").
+//!
+//! Inputs each second: the harness's own CPU (from `/proc/self`, see
+//! [`ProcProbe::this_process`](super::procfs::ProcProbe::this_process)), and the p99 of event-loop lag
+//! and pacing error that the engine feeds as [`Record::LoopLag`](super::Record::LoopLag) and
+//! [`Record::PacingError`](super::Record::PacingError). [`HealthLimits::judge`] turns them into a
+//! per-second [`Saturation`] set; a run whose steady window has any saturated second says so, marks
+//! the affected figures and exits non-zero.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Limits beyond which the harness counts as saturated.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HealthLimits {
+    /// Most CPU the harness may use, in cores (default: 90 % of the cores it can run on).
+    pub max_cpu_cores: f64,
+    /// Highest tolerated p99 event-loop lag in a second (default 20 ms: one audio packet interval).
+    pub max_loop_lag_p99: Duration,
+    /// Highest tolerated p99 pacing error in a second (default 10 ms: half an audio interval).
+    pub max_pacing_error_p99: Duration,
+}
+
+impl HealthLimits {
+    /// Defaults for a harness allowed to use `cores` cores.
+    pub fn for_cores(cores: usize) -> Self {
+        Self {
+            max_cpu_cores: 0.9 * cores.max(1) as f64,
+            max_loop_lag_p99: Duration::from_millis(20),
+            max_pacing_error_p99: Duration::from_millis(10),
+        }
+    }
+
+    /// Defaults for the cores this process may run on.
+    pub fn for_this_host() -> Self {
+        Self::for_cores(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    }
+
+    /// Which limits one second broke. Missing inputs break nothing.
+    pub fn judge(
+        &self,
+        cpu_cores: Option<f64>,
+        loop_lag_p99: Option<Duration>,
+        pacing_error_p99: Option<Duration>,
+    ) -> Saturation {
+        Saturation {
+            cpu: cpu_cores.is_some_and(|c| c > self.max_cpu_cores),
+            loop_lag: loop_lag_p99.is_some_and(|l| l > self.max_loop_lag_p99),
+            pacing: pacing_error_p99.is_some_and(|p| p > self.max_pacing_error_p99),
+        }
+    }
+}
+
+/// The limits a second (or a run) broke.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Saturation {
+    /// Harness CPU above its limit.
+    pub cpu: bool,
+    /// Event-loop lag above its limit.
+    pub loop_lag: bool,
+    /// Pacing error above its limit.
+    pub pacing: bool,
+}
+
+impl Saturation {
+    /// Whether any limit broke.
+    pub fn any(&self) -> bool {
+        self.cpu || self.loop_lag || self.pacing
+    }
+
+    /// Union of two verdicts.
+    pub fn or(self, other: Saturation) -> Saturation {
+        Saturation {
+            cpu: self.cpu || other.cpu,
+            loop_lag: self.loop_lag || other.loop_lag,
+            pacing: self.pacing || other.pacing,
+        }
+    }
+
+    /// The broken limits by name.
+    pub fn reasons(&self) -> Vec<&'static str> {
+        let mut r = Vec::new();
+        if self.cpu {
+            r.push("cpu");
+        }
+        if self.loop_lag {
+            r.push("loop_lag");
+        }
+        if self.pacing {
+            r.push("pacing");
+        }
+        r
+    }
+
+    /// Parses the `|`-joined form used in `series.csv` (empty = healthy).
+    pub fn parse(text: &str) -> Option<Saturation> {
+        let mut s = Saturation::default();
+        for part in text.split('|').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "cpu" => s.cpu = true,
+                "loop_lag" => s.loop_lag = true,
+                "pacing" => s.pacing = true,
+                _ => return None,
+            }
+        }
+        Some(s)
+    }
+}
+
+impl fmt::Display for Saturation {
+    /// `cpu|loop_lag|pacing`, empty when healthy.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reasons().join("|"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_limit_is_judged_on_its_own() {
+        let l = HealthLimits::for_cores(2);
+        assert!((l.max_cpu_cores - 1.8).abs() < 1e-12);
+        assert!(!l.judge(Some(1.7), None, None).any());
+        let s = l.judge(Some(1.9), Some(Duration::from_millis(25)), None);
+        assert_eq!(s.reasons(), ["cpu", "loop_lag"]);
+        let s = l.judge(None, None, Some(Duration::from_millis(11)));
+        assert_eq!(s.to_string(), "pacing");
+    }
+
+    #[test]
+    fn text_form_round_trips() {
+        let s = Saturation {
+            cpu: true,
+            loop_lag: false,
+            pacing: true,
+        };
+        assert_eq!(Saturation::parse(&s.to_string()), Some(s));
+        assert_eq!(Saturation::parse(""), Some(Saturation::default()));
+        assert_eq!(Saturation::parse("disk"), None);
+    }
+}

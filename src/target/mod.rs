@@ -1,0 +1,124 @@
+//! What is loaded: rtcd hosts driven over their plugin API ([`rtcd`] for HTTP, [`ws`] for the `/ws`
+//! connection), joined up as an [`RtcdTarget`] that connects like the plugin and places calls, and
+//! the [`embedded`] reference SFU run as a child process on loopback.
+
+pub mod embedded;
+pub mod rtcd;
+pub mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use callsref::proto::rtcd::http::VersionInfo;
+
+use self::rtcd::{ClientCredentials, RtcdApi, RtcdError, RtcdHost, check_version, pick_host};
+use self::ws::{PluginLink, WsError};
+use crate::engine::driver::{Driver, EventSink, SignalSink};
+use crate::engine::participant::ParticipantConfig;
+
+/// Why the target could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(transparent)]
+    Rtcd(#[from] RtcdError),
+    #[error("{host}: {source}")]
+    Ws {
+        host: SocketAddr,
+        #[source]
+        source: WsError,
+    },
+    #[error("no rtcd host given")]
+    NoHosts,
+}
+
+/// One connected rtcd host.
+#[derive(Debug, Clone)]
+pub struct HostLink {
+    pub api: RtcdApi,
+    pub link: PluginLink,
+    pub version: VersionInfo,
+}
+
+/// Every rtcd host of the run, each with its plugin connection.
+#[derive(Debug)]
+pub struct RtcdTarget {
+    hosts: Vec<HostLink>,
+    rng: StdRng,
+}
+
+impl RtcdTarget {
+    /// Connects to every host as the plugin does: check `/version` against `min_version`, open
+    /// `/ws`; if that fails, self-register (`/register` with the same credentials) and open it again.
+    pub async fn connect(
+        hosts: Vec<RtcdHost>,
+        creds: ClientCredentials,
+        min_version: (u64, u64, u64),
+        seed: u64,
+    ) -> Result<Self, TargetError> {
+        if hosts.is_empty() {
+            return Err(TargetError::NoHosts);
+        }
+        let mut links = Vec::with_capacity(hosts.len());
+        for host in hosts {
+            let api = RtcdApi::new(host, creds.clone());
+            let version = api.version().await?;
+            check_version(host.addr, &version.build_version, min_version)?;
+            let link = match ws::connect(host, creds.clone()).await {
+                Ok(link) => link,
+                Err(_) => {
+                    api.register().await?;
+                    ws::connect(host, creds.clone())
+                        .await
+                        .map_err(|source| TargetError::Ws {
+                            host: host.addr,
+                            source,
+                        })?
+                }
+            };
+            links.push(HostLink { api, link, version });
+        }
+        Ok(RtcdTarget {
+            hosts: links,
+            rng: StdRng::seed_from_u64(seed),
+        })
+    }
+
+    pub fn hosts(&self) -> &[HostLink] {
+        &self.hosts
+    }
+
+    /// Picks the host for a new call: the lowest `/system` cpu_load among hosts whose connection is
+    /// up and that answer; a random host when none answers.
+    pub async fn place_call(&mut self) -> usize {
+        let mut loads = Vec::with_capacity(self.hosts.len());
+        for h in &self.hosts {
+            let load = if h.link.is_up() {
+                h.api.system().await.ok()
+            } else {
+                None
+            };
+            loads.push(load);
+        }
+        // Invariant: `connect` refuses an empty host list, so a pick always exists.
+        pick_host(&loads, &mut self.rng).expect("at least one host")
+    }
+}
+
+impl HostLink {
+    /// Adds a participant to `driver` whose signalling goes over this host's plugin connection.
+    /// The session is registered for incoming messages before the participant exists, so rtcd's
+    /// first answer cannot arrive unrouted. Returns the participant's index and local address.
+    pub fn add_participant<S: EventSink>(
+        &self,
+        driver: &mut Driver<S>,
+        cfg: ParticipantConfig,
+    ) -> std::io::Result<(usize, SocketAddr)> {
+        self.link
+            .register(cfg.session_id.clone(), driver.next_inbox());
+        let sink: Arc<dyn SignalSink> = Arc::new(self.link.clone());
+        driver.add(cfg, sink)
+    }
+}
