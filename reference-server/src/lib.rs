@@ -8,3 +8,4 @@
 pub mod offloader;
 pub mod proto;
 pub mod runner;
+pub mod sfu;

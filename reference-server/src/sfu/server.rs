@@ -1,0 +1,235 @@
+//! `callsref sfu`: wires config, credentials, the RTC thread and the HTTP/WS API together, reports
+//! the bound addresses when ready, and drains on SIGTERM/SIGINT.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::api::{AppState, router};
+use super::auth::{Auth, AuthError};
+use super::config::{Config, ConfigError};
+use super::core::{Sfu, SfuConfig};
+use super::driver::{Command, Driver, Router};
+use super::metrics::Metrics;
+
+/// Command-line options of `callsref sfu`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SfuArgs {
+    /// rtcd-style TOML config; a missing file means defaults (then `RTCD_*` env overrides apply).
+    #[arg(long, default_value = "config/config.toml")]
+    pub config: PathBuf,
+    /// Write `{"http":"ADDR","udp":PORT}` here once listening (for parents using port 0).
+    #[arg(long)]
+    pub ready_file: Option<PathBuf>,
+    /// Stop draining after this many seconds (rtcd waits forever for sessions to end).
+    #[arg(long)]
+    pub drain_timeout: Option<u64>,
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("binding udp {addr}: {source}")]
+    Udp {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("binding http {addr}: {source}")]
+    Http {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("rtc.ice_host_override: cannot resolve {0:?}")]
+    HostOverride(String),
+    #[error("writing ready file {path}: {source}")]
+    Ready {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Runs the SFU until a termination signal and the drain finish.
+pub async fn run(args: SfuArgs) -> Result<(), ServerError> {
+    let cfg = Config::load(&args.config, |k| std::env::var(k).ok())?;
+    let auth = Auth::open(
+        std::path::Path::new(&cfg.store.data_source),
+        Duration::from_secs(cfg.api.security.session_cache.expiration_minutes as u64 * 60),
+    )?;
+    let bind = cfg.udp_bind_addr();
+    let socket = UdpSocket::bind(bind).map_err(|source| ServerError::Udp { addr: bind, source })?;
+    let local = socket.local_addr()?;
+    let advertised = advertised_addr(&cfg, local)?;
+    let metrics = Arc::new(Metrics::default());
+    let conns: Router = Arc::default();
+    let (handle, rx) = Driver::handle(local)?;
+    let waker_addr = handle.waker_addr()?;
+    let sfu = Sfu::new(
+        SfuConfig {
+            host_candidates: vec![advertised],
+            seed: rand::random(),
+        },
+        std::time::Instant::now(),
+    );
+    let driver = Driver {
+        socket,
+        advertised,
+        sfu,
+        router: conns.clone(),
+        metrics: metrics.clone(),
+    };
+    let rtc_thread = std::thread::Builder::new()
+        .name("callsref-rtc".into())
+        .spawn(move || driver.run(rx, waker_addr))?;
+    let handle = Arc::new(handle);
+    let cpu_load = Arc::new(Mutex::new(0.0));
+    tokio::spawn(sample_cpu(cpu_load.clone()));
+    let state = Arc::new(AppState {
+        cfg: cfg.clone(),
+        auth,
+        metrics: metrics.clone(),
+        driver: handle.clone(),
+        router: conns,
+        cpu_load,
+        next_conn: AtomicU64::new(1),
+    });
+    let http_addr = cfg.listen_addr()?;
+    let listener = tokio::net::TcpListener::bind(http_addr)
+        .await
+        .map_err(|source| ServerError::Http {
+            addr: http_addr,
+            source,
+        })?;
+    let bound = listener.local_addr()?;
+    let ready = format!("{{\"http\":\"{bound}\",\"udp\":{}}}\n", local.port());
+    print!("{ready}");
+    if let Some(p) = &args.ready_file {
+        std::fs::write(p, &ready).map_err(|source| ServerError::Ready {
+            path: p.display().to_string(),
+            source,
+        })?;
+    }
+    tracing::info!(http = %bound, udp = %local, advertised = %advertised, "callsref sfu ready");
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router(state))
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await
+    });
+    shutdown_signal().await;
+    tracing::info!("draining: waiting for sessions to end");
+    let deadline = args
+        .drain_timeout
+        .map(|s| tokio::time::Instant::now() + Duration::from_secs(s));
+    loop {
+        let (tx, rx) = oneshot::channel();
+        handle.send(Command::SessionCount(tx));
+        if rx.await.unwrap_or(0) == 0 {
+            break;
+        }
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            tracing::warn!("drain timeout reached with sessions still open");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    handle.send(Command::Stop);
+    let _ = tokio::task::spawn_blocking(move || rtc_thread.join()).await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// The host candidate: `ice_host_override` if set, else the bound IP, else the IP of the
+/// default route (found without sending anything), else loopback. The port may be overridden.
+fn advertised_addr(cfg: &Config, local: SocketAddr) -> Result<SocketAddr, ServerError> {
+    let port = cfg.host_port_override()?.unwrap_or(local.port());
+    let over = cfg.rtc.ice_host_override.trim();
+    if !over.is_empty() {
+        // `ext/int,...` pairs: this server advertises one address, the first external one.
+        let host = over.split(',').next().unwrap_or(over);
+        let host = host.split('/').next().unwrap_or(host);
+        let ip = match host.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => (host, 0)
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.find(|a| a.is_ipv4()))
+                .map(|a| a.ip())
+                .ok_or_else(|| ServerError::HostOverride(over.to_string()))?,
+        };
+        return Ok(SocketAddr::new(ip, port));
+    }
+    if !local.ip().is_unspecified() {
+        return Ok(SocketAddr::new(local.ip(), port));
+    }
+    let routed = UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").map(|_| s))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified());
+    Ok(SocketAddr::new(
+        routed.unwrap_or(IpAddr::from([127, 0, 0, 1])),
+        port,
+    ))
+}
+
+/// `/system` cpu_load: the reciprocal of idle CPUs over the last second, from /proc/stat. Never
+/// Inf or NaN: zero idle time reads as 1/0.01 CPUs.
+async fn sample_cpu(out: Arc<Mutex<f64>>) {
+    let mut prev = read_idle();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let cur = read_idle();
+        if let (Some((idle0, t0)), Some((idle1, t1))) = (prev, cur) {
+            let wall = (t1 - t0).as_secs_f64();
+            if wall > 0.0 {
+                // /proc/stat counts USER_HZ ticks (100 per second).
+                let idle_cpus = ((idle1 - idle0) as f64 / 100.0 / wall).max(0.01);
+                *out.lock().unwrap_or_else(|e| e.into_inner()) = 1.0 / idle_cpus;
+            }
+        }
+        prev = cur;
+    }
+}
+
+fn read_idle() -> Option<(u64, std::time::Instant)> {
+    let s = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = s.lines().find(|l| l.starts_with("cpu "))?;
+    let idle = line.split_whitespace().nth(4)?.parse().ok()?;
+    Some((idle, std::time::Instant::now()))
+}

@@ -1,0 +1,124 @@
+//! Published tracks ("sources") and the per-receiver bindings they are forwarded through.
+//!
+//! A source is one m-line a participant publishes (voice, screen, screen-audio or video). Each
+//! receiver that has negotiated the track holds a binding: its own m-line, the payload type to
+//! write with, and the sequence-number rebase that keeps the publisher's low 16 bits on the wire.
+
+use rand::RngCore;
+use str0m::media::{Mid, Pt, Rid};
+
+use super::session::SessionIdx;
+use super::vad::Vad;
+use crate::proto::rtcd::TrackId;
+
+/// What a forwarded track carries (`voice`, `screen`, `screen-audio`, `video`).
+pub use crate::proto::rtcd::TrackKind as TrackType;
+
+/// Whether a track kind is carried as audio.
+pub fn is_audio(kind: TrackType) -> bool {
+    matches!(kind, TrackType::Voice | TrackType::ScreenAudio)
+}
+
+/// The codecs rtcd registers, with its payload types (§3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TrackCodec {
+    Opus,
+    Vp8,
+    Av1,
+}
+
+impl TrackCodec {
+    /// Payload type this SFU offers for the codec; receivers' m-lines are created by our offers,
+    /// so this is also the payload type every forwarded packet is written with.
+    pub fn pt(self) -> Pt {
+        match self {
+            TrackCodec::Opus => Pt::new_with_value(111),
+            TrackCodec::Vp8 => Pt::new_with_value(96),
+            TrackCodec::Av1 => Pt::new_with_value(45),
+        }
+    }
+
+    /// The MIME type used as the `type` label of `rtcd_rtc_rtp_tracks_total`.
+    pub fn mime(self) -> &'static str {
+        match self {
+            TrackCodec::Opus => "audio/opus",
+            TrackCodec::Vp8 => "video/VP8",
+            TrackCodec::Av1 => "video/AV1",
+        }
+    }
+}
+
+/// Index of a source in the core's source table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SourceId(pub u64);
+
+/// One forwarding target of a source.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub session: SessionIdx,
+    pub mid: Mid,
+    /// Simulcast layer this receiver gets; `None` for non-simulcast sources.
+    pub rid: Option<Rid>,
+    /// Subtracted from the publisher's extended sequence number so the receiver's SRTP rollover
+    /// counter starts at 0 while the low 16 bits stay the publisher's. Set on the first packet.
+    pub seq_base: Option<u64>,
+}
+
+/// A track published by one session.
+#[derive(Debug)]
+pub struct Source {
+    pub owner: SessionIdx,
+    pub owner_session_id: String,
+    pub mid: Mid,
+    pub kind: TrackType,
+    pub codec: TrackCodec,
+    /// `<type>_<senderSessionID>_<8 random chars>`.
+    pub track_id: String,
+    /// Simulcast rids the publisher sends (empty for a single encoding).
+    pub rids: Vec<Rid>,
+    /// False while muted: packets are dropped at the SFU.
+    pub enabled: bool,
+    pub bindings: Vec<Binding>,
+    /// Last keyframe request sent upstream, for the 1/s PLI limit.
+    pub last_pli: Option<std::time::Instant>,
+    /// Voice activity from `ssrc-audio-level` (voice tracks only).
+    pub vad: Vad,
+}
+
+impl Source {
+    /// The layer a new viewer starts on: the low layer when the source is simulcast.
+    pub fn initial_rid(&self) -> Option<Rid> {
+        if self.rids.is_empty() {
+            None
+        } else {
+            let low: Rid = "l".into();
+            Some(if self.rids.contains(&low) {
+                low
+            } else {
+                self.rids[0]
+            })
+        }
+    }
+}
+
+/// A fresh track id `<type>_<senderSessionID>_<8 random chars>`.
+pub fn new_track_id(kind: TrackType, sender_session_id: &str, rng: &mut impl RngCore) -> String {
+    TrackId::generate(kind, sender_session_id, rng).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn track_id_has_type_sender_and_eight_random_chars() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let id = new_track_id(TrackType::ScreenAudio, "sess1", &mut rng);
+        let rest = id.strip_prefix("screen-audio_sess1_").unwrap();
+        assert_eq!(rest.len(), 8);
+        assert_eq!(TrackId::parse(&id).unwrap().kind, TrackType::ScreenAudio);
+        let other = new_track_id(TrackType::ScreenAudio, "sess1", &mut rng);
+        assert_ne!(id, other);
+    }
+}

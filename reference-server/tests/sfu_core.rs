@@ -1,0 +1,364 @@
+//! Deterministic virtual-time tests of the SFU core's session behaviour (rtcd §2.3).
+
+mod sfu_sim;
+
+use std::time::Duration;
+
+use callsref::proto::rtcd::DcMessage;
+use callsref::sfu::RtcType;
+use callsref::sfu::event::{ErrorKind, HistMetric, SfuEvent};
+use sfu_sim::{ClientOpts, Sim};
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+fn speaker() -> ClientOpts {
+    ClientOpts {
+        speak: true,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn join_offer_answer_dc_open() {
+    let mut sim = Sim::new();
+    let a = sim.join("call1", ClientOpts::default());
+    let end = sim.now + secs(3.0);
+    assert!(
+        sim.run_until(|s| s.clients[a].dc.is_some(), end),
+        "dc never opened"
+    );
+    sim.run_for(secs(2.0));
+    let c = &sim.clients[a];
+    assert_eq!(c.answered_by_sfu, 1);
+    assert!(c.connected);
+    assert!(c.pongs >= 2, "pongs {}", c.pongs);
+    assert_eq!(sim.observations(HistMetric::ConnectionTime).len(), 1);
+    let dc_open = sim.observations(HistMetric::DcOpenTime);
+    assert_eq!(dc_open.len(), 1);
+    assert!(
+        dc_open[0].1 > 0.0 && dc_open[0].1 < 1.0,
+        "dc open time {}",
+        dc_open[0].1
+    );
+    assert_eq!(sim.sfu.session_count(), 1);
+    assert!(
+        sim.events
+            .iter()
+            .any(|(_, e)| matches!(e, SfuEvent::SessionOpened { group } if group == "group1"))
+    );
+}
+
+#[test]
+fn three_party_call_forwards_audio_to_both_others() {
+    let mut sim = Sim::new();
+    let a = sim.join("call1", speaker());
+    let b = sim.join("call1", speaker());
+    let c = sim.join("call1", ClientOpts::default());
+    sim.run_for(secs(4.0));
+    for (rx, tx) in [(a, b), (b, a), (c, a), (c, b)] {
+        let got = sim.received_from(rx, tx);
+        assert!(
+            got.len() > 100,
+            "client {rx} got {} packets from {tx}",
+            got.len()
+        );
+        // Sequence numbers and timestamps are the publisher's own.
+        let sent = &sim.clients[tx].sent;
+        for (seq, ts, _) in got.iter().rev().take(20) {
+            assert!(
+                sent.contains(&(*seq, *ts)),
+                "({seq},{ts}) was never sent by {tx}"
+            );
+        }
+    }
+    // A speaker never receives itself, and the MediaMap names voice tracks by sender.
+    assert!(sim.received_from(a, a).is_empty());
+    let map = &sim.clients[c].media_map;
+    assert_eq!(map.len(), 2);
+    assert!(map.iter().all(|(_, kind, _)| kind == "voice"));
+    // Alternating audio levels (std-dev 15) switch VAD on for both speakers.
+    for s in [a, b] {
+        assert!(
+            sim.clients[s]
+                .vad
+                .iter()
+                .any(|(t, _)| *t == RtcType::VoiceOn)
+        );
+    }
+}
+
+#[test]
+fn no_offer_within_ten_seconds_closes_the_session() {
+    let mut sim = Sim::new();
+    let a = sim.join(
+        "call1",
+        ClientOpts {
+            offer: false,
+            ..Default::default()
+        },
+    );
+    let start = sim.now;
+    sim.run_for(secs(9.9));
+    assert!(sim.clients[a].closed_at.is_none());
+    assert_eq!(sim.sfu.session_count(), 1);
+    sim.run_for(secs(0.5));
+    let closed = sim.clients[a].closed_at.expect("close after 10 s");
+    let after = closed - start;
+    assert!(
+        after >= secs(10.0) && after < secs(10.1),
+        "closed after {after:?}"
+    );
+    assert_eq!(sim.sfu.session_count(), 0);
+    assert!(sim.sfu.call_sessions("group1", "call1").is_none());
+}
+
+#[test]
+fn server_offer_waits_for_the_clients_lock() {
+    let mut sim = Sim::new();
+    let viewer = sim.join("call1", ClientOpts::default());
+    let end = sim.now + secs(3.0);
+    assert!(sim.run_until(|s| s.clients[viewer].dc.is_some(), end));
+    sim.run_for(secs(0.1));
+    // The viewer takes the signalling lock and keeps it for 2 s.
+    let locked_at = sim.now;
+    sim.dc_send(viewer, &DcMessage::LockRequest);
+    sim.run_for(secs(0.1));
+    assert_eq!(sim.clients[viewer].lock_replies, vec![true]);
+    // Meanwhile a speaker joins; the SFU wants to offer its track to the viewer.
+    let speaker_idx = sim.join("call1", speaker());
+    sim.run_for(secs(1.9));
+    assert!(
+        sim.clients[viewer].server_offers.is_empty(),
+        "offered while the client held the lock"
+    );
+    sim.dc_send(viewer, &DcMessage::Unlock);
+    let unlocked_at = sim.now;
+    let end = sim.now + secs(1.0);
+    assert!(sim.run_until(|s| !s.clients[viewer].server_offers.is_empty(), end));
+    assert!(sim.clients[viewer].server_offers[0] >= unlocked_at);
+    let held = sim.observations(HistMetric::LockLockedTime);
+    assert!(
+        held.iter()
+            .any(|(_, v)| (*v - (unlocked_at - locked_at).as_secs_f64()).abs() < 0.05)
+    );
+    let grab = sim.observations(HistMetric::LockGrabTime);
+    assert!(
+        grab.iter().any(|(_, v)| *v > 1.0 && *v < 2.1),
+        "grab times {grab:?}"
+    );
+    sim.run_for(secs(1.0));
+    assert!(sim.received_from(viewer, speaker_idx).len() > 20);
+
+    // While the SFU holds the lock for its own offer, a client Lock is refused.
+    let mut sim = Sim::new();
+    let v = sim.join(
+        "call1",
+        ClientOpts {
+            answer_server_offers: false,
+            ..Default::default()
+        },
+    );
+    let end = sim.now + secs(3.0);
+    assert!(sim.run_until(|s| s.clients[v].dc.is_some(), end));
+    sim.join("call1", speaker());
+    let end = sim.now + secs(3.0);
+    assert!(sim.run_until(|s| s.clients[v].held.is_some(), end));
+    sim.dc_send(v, &DcMessage::LockRequest);
+    sim.run_for(secs(0.1));
+    assert_eq!(sim.clients[v].lock_replies, vec![false]);
+}
+
+#[test]
+fn client_offer_during_server_offer_is_ignored() {
+    let mut sim = Sim::new();
+    let v = sim.join(
+        "call1",
+        ClientOpts {
+            answer_server_offers: false,
+            ..Default::default()
+        },
+    );
+    let end = sim.now + secs(3.0);
+    assert!(sim.run_until(|s| s.clients[v].dc.is_some(), end));
+    let spk = sim.join("call1", speaker());
+    let end = sim.now + secs(3.0);
+    assert!(sim.run_until(|s| s.clients[v].held.is_some(), end));
+    // Glare: the client offers while the SFU's offer is outstanding. The SFU, impolite, ignores it.
+    let answers_before = sim.clients[v].answered_by_sfu;
+    let mut api = sim.clients[v].rtc.sdp_api();
+    api.add_media(
+        str0m::media::MediaKind::Audio,
+        str0m::media::Direction::SendOnly,
+        None,
+        None,
+        None,
+    );
+    let (offer, _pending) = api.apply().unwrap();
+    let json =
+        serde_json::to_vec(&serde_json::json!({"type": "offer", "sdp": offer.to_sdp_string()}))
+            .unwrap();
+    sim.rtc_to_sfu(v, RtcType::Sdp, json);
+    sim.run_for(secs(1.0));
+    assert_eq!(
+        sim.clients[v].answered_by_sfu, answers_before,
+        "sfu answered a glaring offer"
+    );
+    // The client rolls back (polite) and answers the SFU's offer; forwarding then starts.
+    sim.answer_held(v);
+    sim.run_for(secs(1.0));
+    assert!(sim.received_from(v, spk).len() > 20);
+}
+
+#[test]
+fn client_without_data_channel_receives_nothing() {
+    let mut sim = Sim::new();
+    let spk = sim.join("call1", speaker());
+    let silent = sim.join(
+        "call1",
+        ClientOpts {
+            open_dc: false,
+            speak: true,
+            ..Default::default()
+        },
+    );
+    sim.run_for(secs(4.0));
+    assert!(sim.clients[silent].connected);
+    assert!(sim.clients[silent].server_offers.is_empty());
+    assert_eq!(sim.received_total(silent), 0);
+    // It still publishes: the speaker, whose DC is open, receives it.
+    assert!(sim.received_from(spk, silent).len() > 50);
+}
+
+#[test]
+fn mute_stops_forwarding_and_unmute_resumes() {
+    let mut sim = Sim::new();
+    let spk = sim.join("call1", speaker());
+    let rx = sim.join("call1", ClientOpts::default());
+    sim.run_for(secs(3.0));
+    assert!(sim.received_from(rx, spk).len() > 50);
+    sim.rtc_to_sfu(spk, RtcType::Mute, vec![]);
+    let muted_at = sim.now;
+    sim.run_for(secs(0.2));
+    let n = sim.received_from(rx, spk).len();
+    sim.run_for(secs(1.0));
+    assert_eq!(
+        sim.received_from(rx, spk).len(),
+        n,
+        "packets still flow after mute"
+    );
+    let last = sim
+        .received_from(rx, spk)
+        .iter()
+        .map(|p| p.2)
+        .max()
+        .unwrap();
+    assert!(
+        last < muted_at + secs(0.1),
+        "last packet {:?} after mute",
+        last - muted_at
+    );
+    assert!(
+        sim.clients[spk]
+            .vad
+            .iter()
+            .any(|(t, at)| *t == RtcType::VoiceOff && *at > muted_at)
+    );
+    sim.rtc_to_sfu(spk, RtcType::Unmute, vec![]);
+    sim.run_for(secs(1.0));
+    assert!(sim.received_from(rx, spk).len() > n + 30);
+}
+
+#[test]
+fn leave_removes_tracks_and_closes() {
+    let mut sim = Sim::new();
+    let spk = sim.join("call1", speaker());
+    let rx = sim.join("call1", ClientOpts::default());
+    sim.run_for(secs(3.0));
+    assert_eq!(sim.clients[rx].server_offers.len(), 1);
+    sim.leave(spk);
+    sim.run_for(secs(1.0));
+    assert!(sim.clients[spk].closed_at.is_some());
+    assert_eq!(sim.sfu.session_count(), 1);
+    // The viewer got a removal renegotiation.
+    assert_eq!(sim.clients[rx].server_offers.len(), 2);
+    sim.leave(rx);
+    sim.run_for(secs(0.5));
+    assert_eq!(sim.sfu.session_count(), 0);
+    assert!(sim.sfu.call_sessions("group1", "call1").is_none());
+    let errors = sim
+        .events
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                SfuEvent::Error {
+                    kind: ErrorKind::Signaling,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(errors, 0);
+}
+
+#[test]
+fn dc_signaling_sends_server_offers_over_the_data_channel() {
+    let mut sim = Sim::new();
+    let rx = sim.join(
+        "call1",
+        ClientOpts {
+            dc_signaling: true,
+            ..Default::default()
+        },
+    );
+    let end = sim.now + secs(3.0);
+    assert!(sim.run_until(|s| s.clients[rx].dc.is_some(), end));
+    let spk = sim.join("call1", speaker());
+    sim.run_for(secs(2.0));
+    // The offer reached the client (over the DC: no WS rtc message carries it) and was answered.
+    assert_eq!(sim.clients[rx].server_offers.len(), 1);
+    assert_eq!(sim.clients[rx].dc_offers, 1);
+    assert!(sim.received_from(rx, spk).len() > 20);
+}
+
+#[test]
+fn one_audio_packet_fans_out_to_every_receiver() {
+    let mut sim = Sim::new();
+    let spk = sim.join(
+        "call1",
+        ClientOpts {
+            speak: true,
+            ..Default::default()
+        },
+    );
+    for _ in 0..5 {
+        sim.join("call1", ClientOpts::default());
+    }
+    sim.run_for(secs(3.0));
+    for i in 1..=5 {
+        assert!(
+            sim.received_from(i, spk).len() > 50,
+            "listener {i} not bound yet"
+        );
+    }
+    // Stop the speaker's own pacing so only the captured packets reach the SFU.
+    sim.clients[spk].next_media = None;
+    let packets = sim.capture_audio(spk, 20);
+    assert!(packets.len() >= 20, "{} packets", packets.len());
+    let sent: Vec<usize> = packets.iter().map(|p| sim.sfu_ingest(spk, p)).collect();
+    // Each packet leaves once per receiver (an RTCP report may ride along now and then).
+    assert!(sent.iter().all(|n| (5..=7).contains(n)), "{sent:?}");
+    // Delivered, every listener gets all of them.
+    let before: Vec<usize> = (1..=5).map(|i| sim.received_from(i, spk).len()).collect();
+    sim.release_held();
+    sim.run_for(secs(0.1));
+    for i in 1..=5 {
+        assert_eq!(
+            sim.received_from(i, spk).len(),
+            before[i - 1] + packets.len(),
+            "listener {i}"
+        );
+    }
+}
