@@ -155,14 +155,6 @@ impl Drop for Spawned {
     }
 }
 
-fn callsref_binary() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(|d| d.join("callsref")))
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("callsref"))
-}
-
 fn spawn_embedded(l: &JobLoad, backend: &str, cache_off: bool) -> anyhow::Result<Spawned> {
     use std::io::BufRead as _;
     let dir = std::env::temp_dir().join(format!("callsbench-jobload-{:x}", rand::random::<u64>()));
@@ -179,7 +171,7 @@ fn spawn_embedded(l: &JobLoad, backend: &str, cache_off: bool) -> anyhow::Result
         l.registry
     );
     std::fs::write(dir.join("config.toml"), cfg)?;
-    let mut child = Command::new(callsref_binary())
+    let mut child = Command::new(crate::target::embedded::default_program())
         .args(["offloader", "--config"])
         .arg(dir.join("config.toml"))
         .stdout(Stdio::piped())
