@@ -15,7 +15,7 @@ use toml::Spanned;
 use super::catalog::{self, Family, Instance};
 use super::planner::DEFAULT_HEADROOM_PCT;
 use super::quantity::{Bitrate, Bytes, BytesPerHour, Factor, Fps, Percent, Published, Span};
-use super::render::{Align, TextTable, fixed};
+use super::render::{Align, TextTable, fit_mark, fixed};
 use super::table::{Source, TableError, parse_toml};
 use crate::cli::EXIT_FAILED;
 
@@ -448,13 +448,7 @@ impl OffloaderPlan {
             ("", Align::Left),
         ]);
         for s in &self.sizes {
-            let mark = if Some(s.instance.name) == self.pick {
-                format!("<- smallest under {}% CPU", fixed(self.headroom_pct, 0))
-            } else if s.fits {
-                "ok".to_owned()
-            } else {
-                String::new()
-            };
+            let mark = fit_mark(s.instance.name, self.pick, s.fits, self.headroom_pct);
             t.row(vec![
                 s.instance.name.to_owned(),
                 s.instance.vcpus.to_string(),

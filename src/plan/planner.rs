@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::catalog::{self, Family, Instance};
 use super::flow::{CallMix, Flows};
 use super::model::{CapacityModel, Demand, FitError};
-use super::render::{Align, TextTable, fixed};
+use super::render::{Align, TextTable, fit_mark, fixed};
 use super::table::{BenchmarkTable, TableError};
 
 /// The docs' CPU guidance, in percent.
@@ -185,13 +185,7 @@ impl Plan {
             ("", Align::Left),
         ]);
         for s in &self.sizes {
-            let mark = if Some(s.instance.name) == self.pick {
-                format!("<- smallest under {}% CPU", fixed(self.headroom_pct, 0))
-            } else if s.fits {
-                "ok".to_owned()
-            } else {
-                String::new()
-            };
+            let mark = fit_mark(s.instance.name, self.pick, s.fits, self.headroom_pct);
             t.row(vec![
                 s.instance.name.to_owned(),
                 s.instance.vcpus.to_string(),

@@ -75,6 +75,17 @@ pub fn fixed(v: f64, decimals: usize) -> String {
     format!("{v:.decimals$}")
 }
 
+/// The last column of a size table: the pick, another size that fits, or nothing.
+pub fn fit_mark(name: &str, pick: Option<&str>, fits: bool, headroom_pct: f64) -> String {
+    if Some(name) == pick {
+        format!("<- smallest under {}% CPU", fixed(headroom_pct, 0))
+    } else if fits {
+        "ok".to_owned()
+    } else {
+        String::new()
+    }
+}
+
 /// Formats a signed percentage error like "+3.2%".
 pub fn signed_pct(v: f64) -> String {
     format!("{v:+.1}%")
