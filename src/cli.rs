@@ -40,7 +40,7 @@ pub enum Command {
     #[command(subcommand)]
     Media(MediaCommand),
     /// Run a scenario. Scenarios with an [offloader] table run a job load against a calls-offloader.
-    Run(crate::jobload::RunArgs),
+    Run(crate::run::RunArgs),
 }
 
 /// `callsbench conform <target>`.
@@ -88,6 +88,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", crate::media::inspect::to_toml(&entry)?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run(args) => crate::jobload::command(args),
+        Command::Run(args) => crate::run::command(args),
     }
 }

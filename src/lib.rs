@@ -10,5 +10,6 @@ pub mod measure;
 pub mod media;
 pub mod plan;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod target;

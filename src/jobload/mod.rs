@@ -9,7 +9,7 @@
 //! authenticated requests/s with Basic, Bearer and — on an embedded target — Basic with the
 //! credential cache off (a bcrypt compare per request, as the Go service does).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -359,30 +359,31 @@ pub fn render(r: &JobLoadResult) -> String {
     )
 }
 
-/// `callsbench run SCENARIO` arguments.
-#[derive(Debug, clap::Args)]
-pub struct RunArgs {
-    /// Scenario file (scenarios with an [offloader] table run a job load).
-    pub scenario: PathBuf,
-    /// Where to write the JSON results.
-    #[arg(long, default_value = "jobload.json")]
-    pub out: PathBuf,
+/// Whether the scenario file is a job load (has an `[offloader]` table).
+pub fn is_job_load(path: &Path) -> anyhow::Result<bool> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    let value: toml::Value =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(value.get("offloader").is_some())
 }
 
-/// Runs `callsbench run`.
-pub fn command(args: RunArgs) -> anyhow::Result<std::process::ExitCode> {
-    let Some(load) = load(&args.scenario)? else {
-        anyhow::bail!(
-            "{}: only scenarios with an [offloader] table can run yet (the call harness is not implemented)",
-            args.scenario.display()
-        );
+/// Runs a job-load scenario and writes its results under `out` (created).
+pub fn command(scenario: &Path, out: &Path) -> anyhow::Result<std::process::ExitCode> {
+    let Some(load) = load(scenario)? else {
+        anyhow::bail!("{}: no [offloader] table", scenario.display());
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let result = rt.block_on(run(&load))?;
     print!("{}", render(&result));
-    std::fs::write(&args.out, serde_json::to_string_pretty(&result)?)?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", out.display()))?;
+    std::fs::write(
+        out.join("jobload.json"),
+        serde_json::to_string_pretty(&result)?,
+    )?;
     let over = result
         .limit
         .zip(result.max_labelled_running)
