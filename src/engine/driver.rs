@@ -13,6 +13,12 @@
 //!
 //! Timers: a binary heap of `(deadline, participant, generation)` per thread with lazy deletion; a
 //! participant's entry is replaced whenever its `Timeout` changes.
+//!
+//! Impairment ([`Driver::impair`]): a participant's datagrams in the impaired direction go through
+//! its seeded [`Impairer`]; a dropped one is never sent (up) or never handed to the participant
+//! (down), a delayed one waits in the thread's [`DelayQueue`] (its bytes in a pooled buffer) and is
+//! sent or handed over when the loop passes its release instant. Down-delayed datagrams are handed
+//! over with the release instant as their arrival time, as if the wire had been slower.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -27,7 +33,9 @@ use callsref::proto::rtcd::ws::WsMessage;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use super::impair::{DelayQueue, Impairer, Link, Verdict};
 use super::participant::{Command, Datagram, Event, Input, Output, Participant, ParticipantConfig};
+use super::sendlog::SendLog;
 
 const WAKER: Token = Token(usize::MAX);
 /// Receive buffer; rtcd's datagrams stay under its 1460-byte MTU, str0m's under 1200.
@@ -88,6 +96,10 @@ pub struct ShardCounters {
     pub input_errors: u64,
     /// Largest lateness of a timer at dispatch, a self-health figure.
     pub max_timer_lag: Duration,
+    /// Datagrams dropped by impairment (both directions).
+    pub impaired_dropped: u64,
+    /// Datagrams held back by impairment delay (both directions).
+    pub impaired_delayed: u64,
 }
 
 enum ShardCmd {
@@ -100,6 +112,10 @@ enum ShardCmd {
     Command {
         session_id: String,
         cmd: Command,
+    },
+    Impair {
+        session_id: String,
+        link: Link,
     },
     Stop,
 }
@@ -117,6 +133,7 @@ pub struct Driver<S: EventSink> {
     threads: Vec<JoinHandle<(S, ShardCounters)>>,
     next: usize,
     by_session: HashMap<String, usize>,
+    send_log: Arc<SendLog>,
 }
 
 impl<S: EventSink> std::fmt::Debug for Driver<S> {
@@ -131,6 +148,7 @@ impl<S: EventSink> std::fmt::Debug for Driver<S> {
 impl<S: EventSink> Driver<S> {
     /// Starts `cfg.threads` event loops, each with the sink `make_sink(shard)`.
     pub fn start(cfg: DriverConfig, mut make_sink: impl FnMut(usize) -> S) -> io::Result<Self> {
+        let send_log = Arc::new(SendLog::new(Instant::now()));
         let mut shards = Vec::new();
         let mut threads = Vec::new();
         for shard in 0..cfg.threads.max(1) {
@@ -147,9 +165,10 @@ impl<S: EventSink> Driver<S> {
                 }),
             };
             let sink = make_sink(shard);
+            let log = Arc::clone(&send_log);
             let handle = std::thread::Builder::new()
                 .name(format!("engine-{shard}"))
-                .spawn(move || Loop::new(poll, rx, irx, sink).run())?;
+                .spawn(move || Loop::new(poll, rx, irx, sink, log).run())?;
             shards.push(Shard { tx, inbox, waker });
             threads.push(handle);
         }
@@ -159,7 +178,13 @@ impl<S: EventSink> Driver<S> {
             threads,
             next: 0,
             by_session: HashMap::new(),
+            send_log,
         })
+    }
+
+    /// The send log shared by all participants of this driver (one-way latency lookups).
+    pub fn send_log(&self) -> &Arc<SendLog> {
+        &self.send_log
     }
 
     /// The inbox of the shard the next [`add`](Self::add) will use: register it for the session with
@@ -211,6 +236,30 @@ impl<S: EventSink> Driver<S> {
         )
     }
 
+    /// Impairs a participant's path from now on: loss, delay and jitter on the datagrams it sends
+    /// (`Up`), receives (`Down`) or both, drawn from an RNG seeded by the participant's seed. Call it
+    /// right after [`add`](Self::add), before `Join`, so the whole session is impaired; a second
+    /// call replaces the link (and restarts its RNG).
+    pub fn impair(&self, session_id: &str, link: Link) -> io::Result<()> {
+        let shard = *self
+            .by_session
+            .get(session_id)
+            .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "unknown session"))?;
+        if !(0.0..=1.0).contains(&link.loss) {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                "impairment loss must be within 0..=1",
+            ));
+        }
+        self.send(
+            shard,
+            ShardCmd::Impair {
+                session_id: session_id.to_string(),
+                link,
+            },
+        )
+    }
+
     fn send(&self, shard: usize, cmd: ShardCmd) -> io::Result<()> {
         let s = &self.shards[shard];
         s.tx.send(cmd)
@@ -239,6 +288,16 @@ struct Slot {
     /// The deadline of the live heap entry; `None` once it fired (so an unchanged deadline is
     /// pushed again).
     deadline: Option<Instant>,
+    impairer: Option<Impairer>,
+}
+
+/// A datagram held back by impairment delay.
+struct HeldDatagram {
+    slot: usize,
+    /// Up: send to `peer`; down: hand to the participant as from `peer`.
+    up: bool,
+    peer: SocketAddr,
+    contents: Vec<u8>,
 }
 
 struct Loop<S> {
@@ -251,6 +310,10 @@ struct Loop<S> {
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     counters: ShardCounters,
     buf: Vec<u8>,
+    send_log: Arc<SendLog>,
+    held: DelayQueue<HeldDatagram>,
+    /// Buffers of released held datagrams, reused for the next ones.
+    pool: Vec<Vec<u8>>,
 }
 
 impl<S: EventSink> Loop<S> {
@@ -259,6 +322,7 @@ impl<S: EventSink> Loop<S> {
         cmds: mpsc::Receiver<ShardCmd>,
         inbox: mpsc::Receiver<WsMessage>,
         sink: S,
+        send_log: Arc<SendLog>,
     ) -> Self {
         Loop {
             poll,
@@ -270,6 +334,9 @@ impl<S: EventSink> Loop<S> {
             timers: BinaryHeap::new(),
             counters: ShardCounters::default(),
             buf: vec![0; RECV_BUF],
+            send_log,
+            held: DelayQueue::default(),
+            pool: Vec::new(),
         }
     }
 
@@ -277,11 +344,14 @@ impl<S: EventSink> Loop<S> {
         let mut events = Events::with_capacity(1024);
         loop {
             let now = Instant::now();
+            self.release_held(now);
             self.fire_timers(now);
-            let timeout = self
-                .timers
-                .peek()
-                .map(|Reverse((t, _))| t.saturating_duration_since(Instant::now()));
+            let next_timer = self.timers.peek().map(|Reverse((t, _))| *t);
+            let next = match (next_timer, self.held.next_at()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = next.map(|t| t.saturating_duration_since(Instant::now()));
             if self.poll.poll(&mut events, timeout).is_err() {
                 // EINTR and friends: just go round again.
                 continue;
@@ -316,6 +386,29 @@ impl<S: EventSink> Loop<S> {
         }
     }
 
+    /// Sends or hands over every held datagram whose release instant has passed.
+    fn release_held(&mut self, now: Instant) {
+        while let Some((at, h)) = self.held.pop_due(now) {
+            if h.up {
+                match self.slots[h.slot].socket.send_to(&h.contents, h.peer) {
+                    Ok(_) => self.counters.datagrams_out += 1,
+                    Err(_) => self.counters.send_errors += 1,
+                }
+            } else {
+                let d = Datagram {
+                    source: h.peer,
+                    destination: self.slots[h.slot].p.config().local_addr,
+                    contents: &h.contents,
+                };
+                // Arrival is the release instant: the loop's own lateness is not the wire's.
+                self.feed(h.slot, Input::Datagram(at, d));
+            }
+            let mut buf = h.contents;
+            buf.clear();
+            self.pool.push(buf);
+        }
+    }
+
     /// Handles commands and signalling; false when told to stop.
     fn on_wake(&mut self) -> bool {
         while let Ok(cmd) = self.cmds.try_recv() {
@@ -332,6 +425,12 @@ impl<S: EventSink> Loop<S> {
                 ShardCmd::Command { session_id, cmd } => {
                     if let Some(&i) = self.by_session.get(&session_id) {
                         self.feed(i, Input::Command(Instant::now(), cmd));
+                    }
+                }
+                ShardCmd::Impair { session_id, link } => {
+                    if let Some(&i) = self.by_session.get(&session_id) {
+                        let slot = &mut self.slots[i];
+                        slot.impairer = Some(Impairer::new(link, slot.p.config().seed));
                     }
                 }
             }
@@ -366,12 +465,15 @@ impl<S: EventSink> Loop<S> {
             .register(&mut socket, Token(slot), Interest::READABLE)?;
         self.by_session.insert(cfg.session_id.clone(), slot);
         let now = Instant::now();
+        let mut p = Participant::new(cfg, now);
+        p.set_send_log(Arc::clone(&self.send_log));
         self.slots.push(Slot {
             index,
-            p: Participant::new(cfg, now),
+            p,
             socket,
             signal,
             deadline: None,
+            impairer: None,
         });
         self.feed(slot, Input::Timeout(now));
         Ok(addr)
@@ -390,6 +492,30 @@ impl<S: EventSink> Loop<S> {
             self.counters.datagrams_in += 1;
             let destination = slot.p.config().local_addr;
             let now = Instant::now();
+            if let Some(imp) = self.slots[i].impairer.as_mut().filter(|m| m.link().down()) {
+                match imp.judge(now) {
+                    Verdict::Drop => {
+                        self.counters.impaired_dropped += 1;
+                        continue;
+                    }
+                    Verdict::At(at) if at > now => {
+                        self.counters.impaired_delayed += 1;
+                        let mut contents = self.pool.pop().unwrap_or_default();
+                        contents.extend_from_slice(&self.buf[..n]);
+                        self.held.push(
+                            at,
+                            HeldDatagram {
+                                slot: i,
+                                up: false,
+                                peer: source,
+                                contents,
+                            },
+                        );
+                        continue;
+                    }
+                    Verdict::At(_) => {}
+                }
+            }
             // Disjoint borrow: the buffer is read while the slot is driven.
             let buf = std::mem::take(&mut self.buf);
             let d = Datagram {
@@ -425,10 +551,36 @@ impl<S: EventSink> Loop<S> {
                     }
                     return;
                 }
-                Output::Transmit(t) => match slot.socket.send_to(&t.contents, t.destination) {
-                    Ok(_) => self.counters.datagrams_out += 1,
-                    Err(_) => self.counters.send_errors += 1,
-                },
+                Output::Transmit(t) => {
+                    if let Some(imp) = slot.impairer.as_mut().filter(|m| m.link().up()) {
+                        let now = Instant::now();
+                        match imp.judge(now) {
+                            Verdict::Drop => {
+                                self.counters.impaired_dropped += 1;
+                                continue;
+                            }
+                            Verdict::At(at) if at > now => {
+                                // str0m hands over an owned buffer: hold it as it is.
+                                self.counters.impaired_delayed += 1;
+                                self.held.push(
+                                    at,
+                                    HeldDatagram {
+                                        slot: i,
+                                        up: true,
+                                        peer: t.destination,
+                                        contents: t.contents.into(),
+                                    },
+                                );
+                                continue;
+                            }
+                            Verdict::At(_) => {}
+                        }
+                    }
+                    match slot.socket.send_to(&t.contents, t.destination) {
+                        Ok(_) => self.counters.datagrams_out += 1,
+                        Err(_) => self.counters.send_errors += 1,
+                    }
+                }
                 Output::Signal(msg) => slot.signal.send(msg),
                 Output::Event(e) => self.sink.on_event(slot.index, Instant::now(), &e),
             }
