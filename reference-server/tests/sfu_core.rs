@@ -112,6 +112,16 @@ fn no_offer_within_ten_seconds_closes_the_session() {
     );
     assert_eq!(sim.sfu.session_count(), 0);
     assert!(sim.sfu.call_sessions("group1", "call1").is_none());
+    // rtcd counts the missed offer as `rtcd_rtc_errors_total{type="signaling"}`.
+    let signaling: Vec<_> = sim
+        .events
+        .iter()
+        .filter(|(_, e)| {
+            matches!(e, SfuEvent::Error { group, kind }
+                if group == "group1" && *kind == ErrorKind::Signaling)
+        })
+        .collect();
+    assert_eq!(signaling.len(), 1, "{:?}", sim.events);
 }
 
 #[test]
