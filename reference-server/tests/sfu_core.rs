@@ -112,6 +112,16 @@ fn no_offer_within_ten_seconds_closes_the_session() {
     );
     assert_eq!(sim.sfu.session_count(), 0);
     assert!(sim.sfu.call_sessions("group1", "call1").is_none());
+    // rtcd counts the missed offer as `rtcd_rtc_errors_total{type="signaling"}`.
+    let signaling: Vec<_> = sim
+        .events
+        .iter()
+        .filter(|(_, e)| {
+            matches!(e, SfuEvent::Error { group, kind }
+                if group == "group1" && *kind == ErrorKind::Signaling)
+        })
+        .collect();
+    assert_eq!(signaling.len(), 1, "{:?}", sim.events);
 }
 
 #[test]
@@ -361,4 +371,51 @@ fn one_audio_packet_fans_out_to_every_receiver() {
             "listener {i}"
         );
     }
+}
+
+#[test]
+fn a_lost_video_packet_is_resent_on_the_viewers_nack() {
+    let mut sim = Sim::new();
+    let publisher = sim.join(
+        "call1",
+        ClientOpts {
+            video: true,
+            ..Default::default()
+        },
+    );
+    let viewer = sim.join("call1", ClientOpts::default());
+    let end = sim.now + secs(4.0);
+    assert!(
+        sim.run_until(|s| s.received_from(viewer, publisher).len() > 20, end),
+        "the viewer never received video"
+    );
+    // Lose one packet on the SFU → viewer leg, a few packets ahead of the publisher.
+    let lost = (sim.clients[publisher].video_seq + 5) as u16;
+    sim.drop_video = Some((viewer, lost));
+    sim.run_for(secs(1.0));
+    let dropped_at = *sim
+        .dropped
+        .first()
+        .expect("the packet was dropped on the way");
+    let got: Vec<_> = sim
+        .received_from(viewer, publisher)
+        .into_iter()
+        .filter(|(seq, _, _)| *seq == lost)
+        .collect();
+    assert_eq!(got.len(), 1, "the lost packet arrived {} times", got.len());
+    let resent_at = got[0].2;
+    // A resend, not the original: it came after the drop, within a few NACK round trips.
+    assert!(resent_at > dropped_at, "{resent_at:?} <= {dropped_at:?}");
+    assert!(
+        resent_at - dropped_at < secs(0.5),
+        "resent after {:?}",
+        resent_at - dropped_at
+    );
+    // Video kept flowing around it.
+    let after = sim
+        .received_from(viewer, publisher)
+        .iter()
+        .filter(|(seq, _, _)| seq.wrapping_sub(lost) < 0x8000 && *seq != lost)
+        .count();
+    assert!(after > 20, "{after} packets after the loss");
 }

@@ -553,6 +553,8 @@ impl Session {
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.first_offer_deadline.is_some_and(|d| now >= d) {
             self.first_offer_deadline = None;
+            // rtcd counts the missed first offer as a signalling error before closing.
+            self.error(ErrorKind::Signaling);
             self.closed = true;
             return;
         }

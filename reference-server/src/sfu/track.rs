@@ -38,6 +38,18 @@ impl TrackCodec {
         }
     }
 
+    /// The retransmission payload type paired with a video codec. rtcd answers NACKs with pion's
+    /// responder on the original SSRC; str0m resends only over RTX, so the SFU offers RTX to
+    /// answer viewers' NACKs from each outgoing stream's history (a receiver that declines RTX
+    /// gets no resends, as without a responder). Audio is not retransmitted.
+    pub fn rtx_pt(self) -> Option<Pt> {
+        match self {
+            TrackCodec::Opus => None,
+            TrackCodec::Vp8 => Some(Pt::new_with_value(97)),
+            TrackCodec::Av1 => Some(Pt::new_with_value(46)),
+        }
+    }
+
     /// The MIME type used as the `type` label of `rtcd_rtc_rtp_tracks_total`.
     pub fn mime(self) -> &'static str {
         match self {

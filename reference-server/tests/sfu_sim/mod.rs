@@ -47,6 +47,8 @@ pub struct ClientOpts {
     pub answer_server_offers: bool,
     /// Ask for SDP over the data channel (join prop `dcSignaling`).
     pub dc_signaling: bool,
+    /// Publish a VP8 camera track (after `video_on`) and send a packet every 20 ms.
+    pub video: bool,
 }
 
 impl Default for ClientOpts {
@@ -57,6 +59,7 @@ impl Default for ClientOpts {
             offer: true,
             answer_server_offers: true,
             dc_signaling: false,
+            video: false,
         }
     }
 }
@@ -77,6 +80,9 @@ pub struct Client {
     pub dc: Option<ChannelId>,
     pub pending: Option<SdpPendingOffer>,
     pub audio_mid: Option<Mid>,
+    pub video_mid: Option<Mid>,
+    /// Sequence number of the last video packet sent.
+    pub video_seq: u64,
     pub rtc_timeout: Instant,
     pub next_media: Option<Instant>,
     pub next_ping: Option<Instant>,
@@ -111,6 +117,10 @@ pub struct Sim {
     seq: u64,
     steps: u64,
     held: Vec<str0m::net::Transmit>,
+    /// Drop the first VP8 packet (PT 96) with this sequence number on its way to this client.
+    pub drop_video: Option<(usize, u16)>,
+    /// Arrival times of the VP8 packets dropped by `drop_video`.
+    pub dropped: Vec<Instant>,
 }
 
 impl Sim {
@@ -119,6 +129,7 @@ impl Sim {
         let cfg = SfuConfig {
             host_candidates: vec![SFU_ADDR.parse().unwrap()],
             seed: 42,
+            nack_buffer_size: 256,
         };
         Sim {
             now,
@@ -131,6 +142,8 @@ impl Sim {
             seq: 0,
             steps: 0,
             held: Vec::new(),
+            drop_video: None,
+            dropped: Vec::new(),
         }
     }
 
@@ -159,6 +172,8 @@ impl Sim {
             dc: None,
             pending: None,
             audio_mid: None,
+            video_mid: None,
+            video_seq: 20_000,
             rtc_timeout: self.now,
             next_media: None,
             next_ping: None,
@@ -188,6 +203,12 @@ impl Sim {
             },
         };
         self.send(SIGNAL_DELAY, Delivery::SignalToSfu(SignalIn::Join(join)));
+        let video_stream = format!("video-stream-{i}");
+        if opts.video {
+            // rtcd needs `video_on` before the track, or it rejects the video m-line.
+            let payload = serde_json::json!({ "videoStreamID": video_stream });
+            self.rtc_to_sfu(i, RtcType::VideoOn, serde_json::to_vec(&payload).unwrap());
+        }
         if opts.offer {
             let c = &mut self.clients[i];
             let mut api = c.rtc.sdp_api();
@@ -197,6 +218,15 @@ impl Sim {
             if opts.speak {
                 c.audio_mid =
                     Some(api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+            }
+            if opts.video {
+                c.video_mid = Some(api.add_media(
+                    MediaKind::Video,
+                    Direction::SendOnly,
+                    Some(video_stream),
+                    Some(format!("video-track-{i}")),
+                    None,
+                ));
             }
             let (offer, pending) = api.apply().unwrap();
             c.pending = Some(pending);
@@ -338,6 +368,17 @@ impl Sim {
                 if c.closed_at.is_some() {
                     return;
                 }
+                // RTP headers travel in the clear under SRTP: PT in byte 1, sequence in 2..4.
+                if let Some((to, seq)) = self.drop_video
+                    && to == client
+                    && data.len() > 12
+                    && data[1] & 0x7f == 96
+                    && u16::from_be_bytes([data[2], data[3]]) == seq
+                {
+                    self.drop_video = None;
+                    self.dropped.push(now);
+                    return;
+                }
                 let r =
                     Receive::new(Protocol::Udp, SFU_ADDR.parse().unwrap(), c.addr, &data).unwrap();
                 let _ = c.rtc.handle_input(str0m::Input::Receive(now, r));
@@ -414,7 +455,8 @@ impl Sim {
             let pending = c.pending.take().expect("answer without offer");
             c.rtc.sdp_api().accept_answer(pending, answer).unwrap();
             c.answered_by_sfu += 1;
-            if c.opts.speak && c.next_media.is_none() && c.audio_mid.is_some() {
+            let publishes = (c.opts.speak && c.audio_mid.is_some()) || c.video_mid.is_some();
+            if publishes && c.next_media.is_none() {
                 c.next_media = Some(now);
             }
             return;
@@ -471,6 +513,21 @@ impl Sim {
                             .ext_vals(ext),
                     );
                     c.sent.push((c.seq as u16, ts));
+                }
+            }
+            if let Some(mid) = c.video_mid {
+                c.video_seq += 1;
+                let ts = (c.video_seq as u32).wrapping_mul(1800);
+                // A VP8 payload descriptor (S bit, partition 0) and a body; content is opaque here.
+                let mut payload = vec![0x10u8; 300];
+                payload[1..9].copy_from_slice(&c.video_seq.to_be_bytes());
+                let mut api = c.rtc.direct_api();
+                if let Some(tx) = api.stream_tx_by_mid(mid, None) {
+                    tx.write_rtp(
+                        RtpWrite::new(Pt::new_with_value(96), c.video_seq.into(), ts, now, payload)
+                            .marker(true)
+                            .nackable(true),
+                    );
                 }
             }
         }

@@ -9,6 +9,9 @@ use std::time::Instant;
 use str0m::media::{KeyframeRequestKind, Mid};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite};
 
+/// Oldest packet a NACK can still recover (str0m's default; rtcd bounds by count only).
+const NACK_HISTORY_AGE: std::time::Duration = std::time::Duration::from_secs(3);
+
 impl Sfu {
     /// The hot path: one incoming packet to every bound receiver.
     pub(super) fn forward(&mut self, idx: SessionIdx, pkt: RtpPacket, now: Instant) {
@@ -85,6 +88,7 @@ impl Sfu {
                 out_seq.into(),
                 pkt.header.timestamp,
                 pkt.timestamp,
+                // An `Arc<[u8]>`: receivers (and str0m's NACK history) share one buffer.
                 pkt.payload.clone(),
             )
             .marker(pkt.header.marker)
@@ -126,6 +130,13 @@ impl Sfu {
         }
         // A new viewer of video needs a keyframe to start decoding.
         if !is_audio {
+            let history = self.config.nack_buffer_size;
+            if let Some(s) = self.session_mut(rx)
+                && let Some(tx) = s.rtc.direct_api().stream_tx_by_mid(mid, None)
+            {
+                // rtcd's responder answers every NACK its buffer can: no resend-ratio cap.
+                tx.set_rtx_cache(history, NACK_HISTORY_AGE, None);
+            }
             if let Some(p) = self.session_mut(owner)
                 && let Some(rx) = p.rtc.direct_api().stream_rx_by_mid(m, rid)
             {

@@ -41,6 +41,9 @@ pub struct SfuConfig {
     pub host_candidates: Vec<SocketAddr>,
     /// Master seed for track ids.
     pub seed: u64,
+    /// Packets of history each outgoing video stream keeps to answer NACKs
+    /// (`rtc.nack_buffer_size`; rtcd's default is 256).
+    pub nack_buffer_size: usize,
 }
 
 /// Input to the core. Every variant carries the current instant.
@@ -405,7 +408,7 @@ impl Sfu {
                 use_inband_fec: fmtp.then_some(true),
                 ..Default::default()
             };
-            codecs.add_config(codec.pt(), None, c, freq, ch, params);
+            codecs.add_config(codec.pt(), codec.rtx_pt(), c, freq, ch, params);
         }
         cfg.build(now)
     }
