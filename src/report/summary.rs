@@ -185,6 +185,10 @@ pub struct Summary {
     pub thresholds: Vec<ThresholdResult>,
     /// Complete, healthy and every threshold held.
     pub passed: bool,
+    /// Job loads only (absent for call runs): what a run of recording jobs against an offloader
+    /// measured. A failed job load fails the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_load: Option<super::jobload::JobLoadSummary>,
 }
 
 /// The steady window: from the plan's steady start (last planned join + settle) to its first leave,
@@ -411,7 +415,11 @@ impl Summary {
                 )
             })
             .collect();
-        let passed = manifest.complete && !saturated && thresholds.iter().all(|t| t.passed);
+        let job_load = super::jobload::JobLoadSummary::compute(series, histograms, counts);
+        let passed = manifest.complete
+            && !saturated
+            && thresholds.iter().all(|t| t.passed)
+            && job_load.as_ref().is_none_or(|j| j.passed);
         let duration_ms = manifest
             .ended_unix_ms
             .saturating_sub(manifest.started_unix_ms);
@@ -430,6 +438,7 @@ impl Summary {
             self_health,
             thresholds,
             passed,
+            job_load,
         }
     }
 }

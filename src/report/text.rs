@@ -174,26 +174,34 @@ pub fn sections(result: &RunResult) -> Vec<Section> {
         micros(h.pacing_error_p99_us),
     ]);
 
-    let mut out = vec![
-        Section {
-            title: "Benchmark row",
-            table: bench,
-        },
-        Section {
-            title: "Quality of experience",
-            table: qoe,
-        },
-        Section {
-            title: "Per flow",
-            table: flow,
-        },
-        Section {
-            title: "Harness self-health",
-            table: health,
-        },
-    ];
+    let mut out = vec![];
+    if let Some(j) = &s.job_load {
+        // A job load has no calls: its own tables take the place of the call sections.
+        for (title, table) in super::jobload::tables(j) {
+            out.push(Section { title, table });
+        }
+    } else {
+        out.extend([
+            Section {
+                title: "Benchmark row",
+                table: bench,
+            },
+            Section {
+                title: "Quality of experience",
+                table: qoe,
+            },
+            Section {
+                title: "Per flow",
+                table: flow,
+            },
+        ]);
+    }
+    out.push(Section {
+        title: "Harness self-health",
+        table: health,
+    });
     let j = &s.jobs;
-    if j.started > 0 || j.failed > 0 {
+    if s.job_load.is_none() && (j.started > 0 || j.failed > 0) {
         let mut t = Table::new([
             "Started",
             "Completed",
