@@ -41,6 +41,8 @@ pub enum Command {
     Media(MediaCommand),
     /// Run a scenario. Scenarios with an [offloader] table run a job load against a calls-offloader.
     Run(crate::run::RunArgs),
+    /// Reproduce a published rtcd benchmark table (scenarios/tables/*.toml) on this machine, scaled.
+    Table(crate::table::TableArgs),
 }
 
 /// `callsbench conform <target>`.
@@ -89,5 +91,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => crate::run::command(args),
+        Command::Table(args) => crate::table::command(args),
     }
 }
