@@ -12,6 +12,7 @@ use clap::Parser;
 use serde::Deserialize;
 use serde_json::Value;
 
+use callsbench::scenario::units::parse_wall_clock;
 use callsbench::scenario::{MediaCheck, Scenario, ShardSpec};
 
 /// One parsed YAML document and the file it came from.
@@ -340,10 +341,15 @@ fn defects(objects: &[Object]) -> Vec<String> {
                             }
                         }
                     }
-                    if flag("--start-at").is_none() {
-                        d.push(format!(
+                    match flag("--start-at") {
+                        None => d.push(format!(
                             "{at}: the agent command has no --start-at, so shards would not start together"
-                        ));
+                        )),
+                        Some(raw) => {
+                            if let Err(e) = parse_wall_clock(&expand(&raw, &vars)) {
+                                d.push(format!("{at}: --start-at {raw}: {e}"));
+                            }
+                        }
                     }
                     if let Some(out) = flag("--out") {
                         if !out.contains("$(JOB_COMPLETION_INDEX)") {
@@ -466,7 +472,7 @@ fn agent_image_matches_the_scenario_media_dir() {
 
 #[test]
 fn planted_defects_are_found() {
-    let cases: [(&str, &str, &str, &str); 14] = [
+    let cases: [(&str, &str, &str, &str); 15] = [
         (
             "agents-job.yaml",
             "completions: 3",
@@ -550,6 +556,12 @@ fn planted_defects_are_found() {
             "participants = 6",
             "participants = 0",
             "scenario in ConfigMap",
+        ),
+        (
+            "scenario-configmap.yaml",
+            "start-at: \"@",
+            "start-at: \"",
+            "expected a wall-clock time",
         ),
     ];
     for (file, from, to, expect) in cases {

@@ -185,6 +185,9 @@ pub struct Summary {
     pub thresholds: Vec<ThresholdResult>,
     /// Complete, healthy and every threshold held.
     pub passed: bool,
+    /// One row per rtcd host when calls were placed over hosts (absent for the embedded target).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<super::hosts::HostRow>,
 }
 
 /// The steady window: from the plan's steady start (last planned join + settle) to its first leave,
@@ -430,6 +433,7 @@ impl Summary {
             self_health,
             thresholds,
             passed,
+            hosts: super::hosts::rows(counts),
         }
     }
 }
