@@ -32,6 +32,7 @@ pub mod cli;
 pub mod compare;
 pub mod files;
 pub mod jobload;
+pub mod hosts;
 pub mod merge;
 pub mod model;
 pub mod plots;

@@ -189,6 +189,9 @@ pub struct Summary {
     /// measured. A failed job load fails the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_load: Option<super::jobload::JobLoadSummary>,
+    /// One row per rtcd host when calls were placed over hosts (absent for the embedded target).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<super::hosts::HostRow>,
 }
 
 /// The steady window: from the plan's steady start (last planned join + settle) to its first leave,
@@ -439,6 +442,7 @@ impl Summary {
             thresholds,
             passed,
             job_load,
+            hosts: super::hosts::rows(counts),
         }
     }
 }

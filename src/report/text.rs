@@ -225,6 +225,44 @@ pub fn sections(result: &RunResult) -> Vec<Section> {
             table: t,
         });
     }
+    if !s.hosts.is_empty() {
+        let mut t = Table::new([
+            "Host",
+            "Calls",
+            "Sessions",
+            "Joins",
+            "Join failures",
+            "Disconnects",
+            "Drain",
+        ]);
+        for h in &s.hosts {
+            let drain = h.drain.as_ref().map_or("–".to_owned(), |d| {
+                format!(
+                    "at {} s: {} calls live ({} ended clean, {} disconnects, {} failed joins after), {} placed after, {} diverted",
+                    sig3(d.at_s),
+                    d.calls_live,
+                    d.calls_ended_clean,
+                    d.disconnects_after,
+                    d.join_failures_after,
+                    d.calls_placed_after,
+                    d.calls_diverted
+                )
+            });
+            t.row([
+                h.address.clone(),
+                h.calls.to_string(),
+                h.sessions.to_string(),
+                h.joins.to_string(),
+                h.join_failures.to_string(),
+                h.disconnects.to_string(),
+                drain,
+            ]);
+        }
+        out.push(Section {
+            title: "Hosts",
+            table: t,
+        });
+    }
     if !s.thresholds.is_empty() {
         let mut t = Table::new(["Threshold", "Measured", "Result"]);
         for r in &s.thresholds {
