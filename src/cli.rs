@@ -41,6 +41,10 @@ pub enum Command {
     Media(MediaCommand),
     /// Run a scenario. Scenarios with an [offloader] table run a job load against a calls-offloader.
     Run(crate::run::RunArgs),
+    /// The embedded reference SFU (`callsref sfu`), for runs where the `callsref` binary was not
+    /// built beside this one (`cargo run -- run ...`): the harness spawns itself as the target.
+    #[command(hide = true)]
+    Sfu(callsref::sfu::server::SfuArgs),
 }
 
 /// `callsbench conform <target>`.
@@ -89,5 +93,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => crate::run::command(args),
+        Command::Sfu(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(callsref::sfu::server::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

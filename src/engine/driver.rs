@@ -28,6 +28,8 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::participant::{Command, Datagram, Event, Input, Output, Participant, ParticipantConfig};
+use super::publish::Role;
+use crate::measure::{Flow, HotCounters, TrackKind as FlowKind};
 
 const WAKER: Token = Token(usize::MAX);
 /// Receive buffer; rtcd's datagrams stay under its 1460-byte MTU, str0m's under 1200.
@@ -130,7 +132,18 @@ impl<S: EventSink> std::fmt::Debug for Driver<S> {
 
 impl<S: EventSink> Driver<S> {
     /// Starts `cfg.threads` event loops, each with the sink `make_sink(shard)`.
-    pub fn start(cfg: DriverConfig, mut make_sink: impl FnMut(usize) -> S) -> io::Result<Self> {
+    pub fn start(cfg: DriverConfig, make_sink: impl FnMut(usize) -> S) -> io::Result<Self> {
+        Self::start_metered(cfg, None, make_sink)
+    }
+
+    /// Like [`start`](Self::start), and every datagram the participants send or receive is counted
+    /// in `meter` per flow (audio, screen, video by the stream's SSRC; RTCP, STUN, DTLS and SCTP
+    /// as control), so wire bandwidth is measured where the bytes leave and arrive.
+    pub fn start_metered(
+        cfg: DriverConfig,
+        meter: Option<Arc<HotCounters>>,
+        mut make_sink: impl FnMut(usize) -> S,
+    ) -> io::Result<Self> {
         let mut shards = Vec::new();
         let mut threads = Vec::new();
         for shard in 0..cfg.threads.max(1) {
@@ -147,9 +160,10 @@ impl<S: EventSink> Driver<S> {
                 }),
             };
             let sink = make_sink(shard);
+            let meter = meter.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("engine-{shard}"))
-                .spawn(move || Loop::new(poll, rx, irx, sink).run())?;
+                .spawn(move || Loop::new(poll, rx, irx, sink, meter).run())?;
             shards.push(Shard { tx, inbox, waker });
             threads.push(handle);
         }
@@ -239,6 +253,35 @@ struct Slot {
     /// The deadline of the live heap entry; `None` once it fired (so an unchanged deadline is
     /// pushed again).
     deadline: Option<Instant>,
+    /// SSRCs of received media streams and their kind, learned from the participant's RTP events
+    /// (only kept when metering; a participant receives a handful of streams).
+    rx_kinds: Vec<(u32, FlowKind)>,
+}
+
+/// The SSRC of an RTP datagram; `None` for RTCP (PT 192..=223), STUN, DTLS and anything else.
+/// The RTP header stays in the clear under SRTP, so this works on encrypted packets.
+pub fn rtp_ssrc(d: &[u8]) -> Option<u32> {
+    if d.len() < 12 || !(128..=191).contains(&d[0]) || (192..=223).contains(&d[1]) {
+        return None;
+    }
+    Some(u32::from_be_bytes([d[8], d[9], d[10], d[11]]))
+}
+
+fn role_kind(role: Role) -> FlowKind {
+    match role {
+        Role::Voice => FlowKind::Audio,
+        Role::Screen => FlowKind::Screen,
+        Role::Video => FlowKind::Video,
+    }
+}
+
+fn track_kind(kind: callsref::proto::rtcd::ids::TrackKind) -> FlowKind {
+    use callsref::proto::rtcd::ids::TrackKind as K;
+    match kind {
+        K::Voice | K::ScreenAudio => FlowKind::Audio,
+        K::Screen => FlowKind::Screen,
+        K::Video => FlowKind::Video,
+    }
 }
 
 struct Loop<S> {
@@ -251,6 +294,7 @@ struct Loop<S> {
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     counters: ShardCounters,
     buf: Vec<u8>,
+    meter: Option<Arc<HotCounters>>,
 }
 
 impl<S: EventSink> Loop<S> {
@@ -259,6 +303,7 @@ impl<S: EventSink> Loop<S> {
         cmds: mpsc::Receiver<ShardCmd>,
         inbox: mpsc::Receiver<WsMessage>,
         sink: S,
+        meter: Option<Arc<HotCounters>>,
     ) -> Self {
         Loop {
             poll,
@@ -270,6 +315,7 @@ impl<S: EventSink> Loop<S> {
             timers: BinaryHeap::new(),
             counters: ShardCounters::default(),
             buf: vec![0; RECV_BUF],
+            meter,
         }
     }
 
@@ -372,6 +418,7 @@ impl<S: EventSink> Loop<S> {
             socket,
             signal,
             deadline: None,
+            rx_kinds: Vec::new(),
         });
         self.feed(slot, Input::Timeout(now));
         Ok(addr)
@@ -398,6 +445,18 @@ impl<S: EventSink> Loop<S> {
                 contents: &buf[..n],
             };
             self.feed(i, Input::Datagram(now, d));
+            if let Some(meter) = &self.meter {
+                // Classified after the participant saw it: a new stream's SSRC is learned from
+                // the RTP event of its first packet.
+                let kind = rtp_ssrc(&buf[..n]).and_then(|ssrc| {
+                    self.slots[i]
+                        .rx_kinds
+                        .iter()
+                        .find(|(s, _)| *s == ssrc)
+                        .map(|(_, k)| *k)
+                });
+                meter.received(kind.map_or(Flow::Control, Flow::Media), n);
+            }
             self.buf = buf;
         }
     }
@@ -426,11 +485,29 @@ impl<S: EventSink> Loop<S> {
                     return;
                 }
                 Output::Transmit(t) => match slot.socket.send_to(&t.contents, t.destination) {
-                    Ok(_) => self.counters.datagrams_out += 1,
+                    Ok(n) => {
+                        self.counters.datagrams_out += 1;
+                        if let Some(meter) = &self.meter {
+                            let kind = rtp_ssrc(&t.contents)
+                                .and_then(|ssrc| slot.p.sent_role(ssrc.into()))
+                                .map(role_kind);
+                            meter.sent(kind.map_or(Flow::Control, Flow::Media), n);
+                        }
+                    }
                     Err(_) => self.counters.send_errors += 1,
                 },
                 Output::Signal(msg) => slot.signal.send(msg),
-                Output::Event(e) => self.sink.on_event(slot.index, Instant::now(), &e),
+                Output::Event(e) => {
+                    if let (Some(_), Event::Rtp(r)) = (&self.meter, &e)
+                        && let Some(kind) = r.kind
+                    {
+                        let ssrc = *r.ssrc;
+                        if !slot.rx_kinds.iter().any(|(s, _)| *s == ssrc) {
+                            slot.rx_kinds.push((ssrc, track_kind(kind)));
+                        }
+                    }
+                    self.sink.on_event(slot.index, Instant::now(), &e)
+                }
             }
         }
     }
@@ -538,6 +615,22 @@ mod tests {
     }
 
     #[test]
+    fn datagrams_are_told_apart_by_their_first_bytes() {
+        let mut rtp = vec![0x90, 111, 0, 1, 0, 0, 0, 9, 0xde, 0xad, 0xbe, 0xef, 1, 2];
+        assert_eq!(rtp_ssrc(&rtp), Some(0xdead_beef));
+        rtp[1] = 0x80 | 96; // marker bit set, VP8
+        assert_eq!(rtp_ssrc(&rtp), Some(0xdead_beef));
+        rtp[1] = 200; // RTCP sender report
+        assert_eq!(rtp_ssrc(&rtp), None);
+        assert_eq!(
+            rtp_ssrc(&[0, 1, 0, 8, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0]),
+            None
+        ); // STUN
+        assert_eq!(rtp_ssrc(&[23, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0]), None); // DTLS
+        assert_eq!(rtp_ssrc(&[0x80, 111, 0]), None);
+    }
+
+    #[test]
     fn mock_sfu_over_loopback_udp_two_threads() {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let (sig_tx, sig_rx) = mpsc::channel();
@@ -553,7 +646,9 @@ mod tests {
             threads: 2,
             local_ip: "127.0.0.1".parse().unwrap(),
         };
-        let mut driver = Driver::start(cfg, |_| counts.clone()).unwrap();
+        let meter = Arc::new(HotCounters::default());
+        let mut driver =
+            Driver::start_metered(cfg, Some(Arc::clone(&meter)), |_| counts.clone()).unwrap();
         let sink: Arc<dyn SignalSink> = Arc::new(ToServer(sig_tx));
         let mut sessions = Vec::new();
         for i in 0..3 {
@@ -608,5 +703,17 @@ mod tests {
         let total_in: u64 = shards.iter().map(|(_, c)| c.datagrams_in).sum();
         assert!(total_in > 250, "{total_in} datagrams in");
         assert_eq!(shards.iter().map(|(_, c)| c.input_errors).sum::<u64>(), 0);
+        // Metering: every datagram counted once, the voice ones as audio in both directions.
+        let v = meter.values();
+        let out: u64 = shards.iter().map(|(_, c)| c.datagrams_out).sum();
+        assert_eq!(v.packets_in.iter().sum::<u64>(), out);
+        assert_eq!(v.packets_out.iter().sum::<u64>(), total_in);
+        let heard: u64 = snapshot.values().sum();
+        assert!(v.packets_out[0] >= heard, "{v:?} vs {heard} voice events");
+        assert!(v.packets_in[0] >= 100, "{v:?}");
+        assert!(
+            v.packets_in[3] > 0 && v.packets_out[3] > 0,
+            "control traffic {v:?}"
+        );
     }
 }

@@ -2,11 +2,16 @@
 //!
 //! A scenario with an `[offloader]` table is a job load against a calls-offloader ([`crate::jobload`]);
 //! any other scenario is a call load against rtcd (the embedded reference SFU when no `--rtcd` is
-//! given). Both write a results directory (`manifest.json`, `series.csv`, `summary.json`, ...; see
+//! given; see [`call`]). Both write a results directory (`manifest.json`, `series.csv`, `summary.json`, ...; see
 //! [`crate::report`]) and print a terminal summary.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+pub mod call;
+pub mod media;
+pub mod progress;
+pub mod sink;
 
 /// `callsbench run` arguments.
 #[derive(Debug, clap::Args)]
@@ -64,10 +69,7 @@ pub fn command(args: RunArgs) -> anyhow::Result<ExitCode> {
     if crate::jobload::is_job_load(&args.scenario)? {
         return crate::jobload::command(&args.scenario, &args.out_dir());
     }
-    anyhow::bail!(
-        "{}: only scenarios with an [offloader] table can run yet (the call harness is not wired to `run`)",
-        args.scenario.display()
-    )
+    call::run(&args)
 }
 
 /// `yyyymmddThhmmssZ` for Unix seconds (proleptic Gregorian, UTC).

@@ -1,0 +1,739 @@
+//! A call load, end to end: scenario → plan (shard, start time) → target (embedded SFU child or
+//! rtcd hosts) → engine (one event loop per core, the plan's timed commands) → measure (sinks,
+//! aggregator thread, probes, progress) → results directory, terminal summary, report → exit code.
+//!
+//! Exit codes: 0 passed; 1 a threshold failed or the harness was saturated; 2 bad input, could not
+//! run, or the target died (partial results written); 130 on Ctrl-C (partial results written).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tokio::sync::Notify;
+
+use super::RunArgs;
+use super::media::RunMedia;
+use super::progress::Progress;
+use super::sink::{Expected, RunSink, SessionMeta, Shared};
+use crate::engine::driver::{Driver, DriverConfig};
+use crate::engine::participant::{Command, LEAVE_TIMEOUT, ParticipantConfig};
+use crate::measure::{
+    Aggregator, HealthLimits, HotCounters, Interval, ProbeError, ProcProbe, Sampler, ServerSource,
+    WireOverhead,
+};
+use crate::report::{
+    EndReason, FORMAT_VERSION, Host, Manifest, ProbeSource, RunResult, ScenarioInfo, SeriesWriter,
+    ShardEntry, TargetInfo, Tool,
+};
+use crate::scenario::{
+    Action, DEFAULT_MAX_CALL_SIZE, Id, Plan, PlanConfig, Scenario, Session, ShardSpec,
+};
+use crate::target::RtcdTarget;
+use crate::target::embedded::EmbeddedSfu;
+use crate::target::rtcd::{ClientCredentials, MIN_VERSION, resolve_hosts};
+
+/// Exit code after Ctrl-C (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// How long to wait for the target to report a call's sessions gone after the last leave.
+const SESSIONS_GONE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The program that runs the embedded SFU: `callsref` beside this executable when it was built,
+/// else this executable itself (`callsbench` carries the same SFU as a hidden `sfu` command, so
+/// `cargo run -- run ...` works without building the `callsref` binary first).
+pub fn embedded_program() -> PathBuf {
+    let beside = crate::target::embedded::default_program();
+    if beside.is_file() {
+        return beside;
+    }
+    std::env::current_exe().unwrap_or(beside)
+}
+
+/// Runs a call scenario.
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let scenario = Scenario::load(&args.scenario)?;
+    let start_at = args.start_at.as_deref().map(parse_time).transpose()?;
+    let full = Plan::expand(&scenario, &PlanConfig { start_at });
+    let plan = match &args.shard {
+        Some(text) => {
+            let spec: ShardSpec = text
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--shard {text}: {e}"))?;
+            full.shard(
+                spec,
+                std::num::NonZeroU32::new(DEFAULT_MAX_CALL_SIZE)
+                    .unwrap_or(std::num::NonZeroU32::MIN),
+            )?
+        }
+        None => full.clone(),
+    };
+    let out = args.out_dir();
+    prepare_out(&out)?;
+    let media = RunMedia::load(&plan).context("loading the scenario's media")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let code = runtime.block_on(async {
+        let run = CallRun {
+            args,
+            scenario: &scenario,
+            full: &full,
+            plan: &plan,
+            media: &media,
+            out: &out,
+        };
+        run.execute().await
+    })?;
+    // Background tasks (the plugin connections) end with the runtime.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(code)
+}
+
+/// `--start-at`: RFC 3339 or Unix seconds.
+fn parse_time(text: &str) -> anyhow::Result<SystemTime> {
+    if let Ok(secs) = text.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
+    }
+    humantime::parse_rfc3339_weak(text).map_err(|e| {
+        anyhow::anyhow!("--start-at {text:?}: expected RFC 3339 or Unix seconds ({e})")
+    })
+}
+
+/// The results directory must be absent or empty, so results of two runs never mix.
+fn prepare_out(out: &Path) -> anyhow::Result<()> {
+    if let Ok(mut entries) = std::fs::read_dir(out)
+        && entries.next().is_some()
+    {
+        anyhow::bail!(
+            "results directory {} is not empty (give a new --out)",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
+}
+
+/// The local address that routes to `peer` (what a participant advertises as its host candidate).
+fn local_ip_for(peer: SocketAddr) -> IpAddr {
+    std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| {
+            s.connect(peer)?;
+            s.local_addr()
+        })
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+}
+
+/// What was set up to be loaded.
+struct TargetSetup {
+    target: RtcdTarget,
+    /// Kept for the whole run: dropping it kills the child.
+    _embedded: Option<EmbeddedSfu>,
+    info: TargetInfo,
+    probe: ServerSource,
+    local_ip: IpAddr,
+}
+
+/// One planned action of one session, by position in the plan.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    at: Duration,
+    call: usize,
+    session: usize,
+    action: Action,
+}
+
+/// A session's live state across joins.
+#[derive(Debug, Default)]
+struct Live {
+    session_id: Option<String>,
+    joins: u64,
+    mic_given: bool,
+    muted: bool,
+}
+
+struct CallRun<'a> {
+    args: &'a RunArgs,
+    scenario: &'a Scenario,
+    full: &'a Plan,
+    plan: &'a Plan,
+    media: &'a RunMedia,
+    out: &'a Path,
+}
+
+/// How the timeline ended.
+enum Ending {
+    Completed,
+    Interrupted,
+    TargetDied,
+    Failed(anyhow::Error),
+}
+
+impl CallRun<'_> {
+    async fn setup_target(&self) -> anyhow::Result<TargetSetup> {
+        let seed = self.plan.seed();
+        let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_c11e);
+        let creds = match (&self.args.client_id, &self.args.auth_key) {
+            (Some(id), Some(key)) => ClientCredentials::new(id.clone(), key.clone())?,
+            (None, Some(key)) => {
+                ClientCredentials::new(callsref::proto::rtcd::ids::new_id(&mut rng), key.clone())?
+            }
+            (Some(_), None) => anyhow::bail!("--client-id needs --auth-key"),
+            (None, None) => ClientCredentials::generate(&mut rng),
+        };
+        let cores = Host::this_machine().cores;
+        if self.args.rtcd.is_empty() {
+            let dir = std::env::temp_dir().join(format!(
+                "callsbench-sfu-{}-{}",
+                std::process::id(),
+                crate::report::model::unix_ms(SystemTime::now())
+            ));
+            let program = embedded_program();
+            let sfu = tokio::task::block_in_place(|| EmbeddedSfu::spawn(&program, &dir))
+                .with_context(|| format!("starting the embedded SFU ({})", program.display()))?;
+            let host = sfu.host();
+            let target = RtcdTarget::connect(vec![host], creds, MIN_VERSION, seed).await?;
+            let version = target.hosts()[0].version.build_version.clone();
+            Ok(TargetSetup {
+                info: TargetInfo {
+                    kind: "embedded".into(),
+                    version: Some(version).filter(|v| !v.is_empty()),
+                    address: Some(host.addr.to_string()),
+                    vcpus: Some(cores),
+                    probe: ProbeSource::Proc,
+                },
+                probe: ServerSource::Proc(ProcProbe::pid(sfu.pid())),
+                local_ip: IpAddr::from([127, 0, 0, 1]),
+                target,
+                _embedded: Some(sfu),
+            })
+        } else {
+            let hosts = resolve_hosts(&self.args.rtcd).await?;
+            let first = hosts[0];
+            let target = RtcdTarget::connect(hosts.clone(), creds, MIN_VERSION, seed).await?;
+            let version = target.hosts()[0].version.build_version.clone();
+            Ok(TargetSetup {
+                info: TargetInfo {
+                    kind: "rtcd".into(),
+                    version: Some(version).filter(|v| !v.is_empty()),
+                    address: Some(
+                        hosts
+                            .iter()
+                            .map(|h| h.addr.to_string())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    ),
+                    vcpus: None,
+                    probe: ProbeSource::Prometheus,
+                },
+                // rtcd serves its metrics on the API listener.
+                probe: ServerSource::Prometheus {
+                    addr: first.addr,
+                    path: "/metrics".into(),
+                    timeout: Duration::from_millis(800),
+                },
+                local_ip: local_ip_for(first.addr),
+                target,
+                _embedded: None,
+            })
+        }
+    }
+
+    /// Every planned action of this plan's sessions, in time order.
+    fn steps(&self) -> Vec<Step> {
+        let mut steps: Vec<Step> = Vec::new();
+        for (c, call) in self.plan.calls().iter().enumerate() {
+            for (s, session) in call.sessions().iter().enumerate() {
+                steps.extend(session.events().iter().map(|e| Step {
+                    at: e.at,
+                    call: c,
+                    session: s,
+                    action: e.action,
+                }));
+            }
+        }
+        // Stable: a session's own events keep their planned order at equal times.
+        steps.sort_by_key(|s| s.at);
+        steps
+    }
+
+    /// Tracks `session` expects when it joins at `at`: one per sender already in its call (from
+    /// the whole plan, so a call split across shards counts its remote senders too).
+    fn expected(&self, session: &Session, at: Duration) -> Expected {
+        self.senders(session, at, at)
+    }
+
+    /// The senders of `session`'s call (other than itself) in the call at some time in
+    /// `[from, to]`, by kind.
+    fn senders(&self, session: &Session, from: Duration, to: Duration) -> Expected {
+        let mut e = Expected::default();
+        let Some(call) = self.full.calls().get(session.call() as usize) else {
+            return e;
+        };
+        for other in call.sessions() {
+            if other.index() == session.index() || other.join_at() > to || other.leave_at() <= from
+            {
+                continue;
+            }
+            let r = other.roles();
+            e.audio += u32::from(r.speaker);
+            e.screen += u32::from(r.screen);
+            e.video += u32::from(r.camera);
+        }
+        e
+    }
+
+    async fn execute(self) -> anyhow::Result<ExitCode> {
+        let started_wall = SystemTime::now();
+        let mut setup = self.setup_target().await?;
+        let counters = Arc::new(HotCounters::new(WireOverhead::default()));
+        // The run clock starts at --start-at (all shards together) or now.
+        let wait = self
+            .plan
+            .start_at()
+            .and_then(|t| t.duration_since(SystemTime::now()).ok())
+            .unwrap_or_default();
+        let epoch = Instant::now() + wait;
+        let epoch_unix = crate::report::model::unix_ms(SystemTime::now() + wait) / 1000;
+        let shared = Arc::new(Shared::new(epoch, Arc::clone(&counters)));
+        let (itx, irx) = mpsc::channel::<Interval>();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut driver = Driver::start_metered(
+            DriverConfig {
+                threads,
+                local_ip: setup.local_ip,
+            },
+            Some(Arc::clone(&counters)),
+            |_| RunSink::new(Arc::clone(&shared), itx.clone()),
+        )?;
+        drop(itx);
+
+        let series = SeriesWriter::create(self.out)?;
+        let agg = Aggregator::new(
+            Arc::clone(&counters),
+            self.plan.phases(),
+            HealthLimits::for_this_host(),
+        );
+        let died = Arc::new(Notify::new());
+        let target_gone = Arc::new(AtomicBool::new(false));
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let progress = Progress::new(self.args.quiet, self.plan, Arc::clone(&shared));
+        let aggregator = {
+            let ctx = Ticker {
+                agg,
+                intervals: irx,
+                sampler: Sampler::new(setup.probe.clone()),
+                series,
+                stop: stop_rx,
+                epoch,
+                epoch_unix,
+                died: Arc::clone(&died),
+                target_gone: Arc::clone(&target_gone),
+                progress,
+            };
+            std::thread::Builder::new()
+                .name("aggregator".into())
+                .spawn(move || ctx.run())?
+        };
+
+        let mut state: HashMap<(usize, usize), Live> = HashMap::new();
+        let mut call_host: HashMap<usize, usize> = HashMap::new();
+        let ending = {
+            let timeline = self.play(
+                &mut setup,
+                &mut driver,
+                &shared,
+                &mut state,
+                &mut call_host,
+                epoch,
+            );
+            tokio::select! {
+                r = timeline => match r {
+                    Ok(()) => Ending::Completed,
+                    Err(e) => Ending::Failed(e),
+                },
+                _ = tokio::signal::ctrl_c() => Ending::Interrupted,
+                _ = died.notified() => Ending::TargetDied,
+            }
+        };
+        if !matches!(ending, Ending::Completed | Ending::TargetDied) {
+            // Leave cleanly so the target is not left with sessions of an aborted run.
+            for live in state.values() {
+                if let Some(id) = &live.session_id {
+                    let _ = driver.command(id, Command::Leave);
+                }
+            }
+        }
+        if !matches!(ending, Ending::TargetDied) {
+            let limit = if matches!(ending, Ending::Completed) {
+                LEAVE_TIMEOUT
+            } else {
+                Duration::from_secs(2)
+            };
+            let deadline = Instant::now() + limit;
+            while shared.connected.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let sessions_after = if matches!(ending, Ending::TargetDied) {
+            None
+        } else {
+            self.sessions_left(&setup, &call_host).await
+        };
+
+        // Stop measuring: the aggregator seals its last second, the engine hands back its sinks.
+        let _ = stop_tx.send(());
+        let ticker = aggregator
+            .join()
+            .map_err(|_| anyhow::anyhow!("the aggregator thread panicked"))?;
+        let mut agg = ticker.agg;
+        let shards = driver.stop();
+        let mut engine = crate::engine::driver::ShardCounters::default();
+        for (sink, c) in shards {
+            agg.absorb(sink.finish());
+            engine.send_errors += c.send_errors;
+            engine.input_errors += c.input_errors;
+            engine.max_timer_lag = engine.max_timer_lag.max(c.max_timer_lag);
+        }
+        while let Ok(i) = ticker.intervals.try_recv() {
+            agg.absorb(i);
+        }
+        let mut measured = agg.finish();
+        let c = &mut measured.counts;
+        c.insert(
+            "tracks.expected".into(),
+            shared.tracks_expected.load(Ordering::Relaxed),
+        );
+        c.insert(
+            "tracks.received".into(),
+            shared.tracks_received.load(Ordering::Relaxed),
+        );
+        c.insert("engine.send_errors".into(), engine.send_errors);
+        c.insert("engine.input_errors".into(), engine.input_errors);
+        c.insert(
+            "engine.max_timer_lag_us".into(),
+            engine.max_timer_lag.as_micros() as u64,
+        );
+        if let Some(n) = sessions_after {
+            c.insert("target.sessions_after_run".into(), n);
+        }
+
+        let (end_reason, end_detail, complete) = match &ending {
+            Ending::Completed => (EndReason::Completed, None, true),
+            Ending::Interrupted => (
+                EndReason::Interrupted,
+                Some("interrupted (Ctrl-C); the figures cover the run up to then".to_owned()),
+                false,
+            ),
+            Ending::TargetDied => (
+                EndReason::TargetDied,
+                Some("the target process exited during the run".to_owned()),
+                false,
+            ),
+            Ending::Failed(e) => (EndReason::Error, Some(format!("{e:#}")), false),
+        };
+        let host = Host::this_machine();
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            tool: Tool::this(),
+            synthetic: false,
+            scenario: ScenarioInfo::of_plan(self.scenario, self.plan, Some(&self.args.scenario)),
+            target: setup.info.clone(),
+            wire: counters.overhead(),
+            started_unix_ms: crate::report::model::unix_ms(started_wall),
+            ended_unix_ms: crate::report::model::unix_ms(SystemTime::now()),
+            complete,
+            end_reason,
+            end_detail,
+            shards: self
+                .plan
+                .shard_info()
+                .map(|s| {
+                    vec![ShardEntry {
+                        index: s.spec.index(),
+                        count: s.spec.count().get(),
+                        hostname: host.hostname.clone(),
+                        server_probes: !matches!(setup.probe, ServerSource::None),
+                        source: None,
+                    }]
+                })
+                .unwrap_or_default(),
+            host,
+        };
+        drop(setup);
+        let result = RunResult::new(manifest, measured);
+        result.write(self.out)?;
+        print!("{}", crate::report::text::render(&result));
+        let expected = result.counts.get("tracks.expected").copied().unwrap_or(0);
+        let received = result.counts.get("tracks.received").copied().unwrap_or(0);
+        println!("Expected tracks received: {received} of {expected}");
+        match sessions_after {
+            Some(0) => println!("Target sessions after the run: 0"),
+            Some(n) => println!("Target sessions after the run: {n} (expected 0)"),
+            None => println!("Target sessions after the run: not checked"),
+        }
+        if !self.args.no_report
+            && let Err(e) = crate::report::render::write_report(&result, self.out)
+        {
+            eprintln!("callsbench: report not rendered: {e}");
+        }
+        println!("Results: {}", self.out.display());
+        match &ending {
+            Ending::Interrupted => eprintln!("callsbench: interrupted; partial results written"),
+            Ending::TargetDied => {
+                eprintln!("callsbench: the target process died; partial results written")
+            }
+            Ending::Failed(e) => {
+                eprintln!("callsbench: run failed: {e:#}; partial results written")
+            }
+            Ending::Completed => {}
+        }
+        let code = match ending {
+            Ending::Interrupted => EXIT_INTERRUPTED,
+            _ if sessions_after.is_some_and(|n| n > 0) && result.exit_code() == 0 => {
+                crate::cli::EXIT_FAILED
+            }
+            _ => result.exit_code(),
+        };
+        Ok(ExitCode::from(code))
+    }
+
+    /// Sessions the target still holds for this run's calls (0 when every call has ended).
+    async fn sessions_left(
+        &self,
+        setup: &TargetSetup,
+        call_host: &HashMap<usize, usize>,
+    ) -> Option<u64> {
+        let deadline = Instant::now() + SESSIONS_GONE_TIMEOUT;
+        loop {
+            let mut left = 0u64;
+            for (&c, &h) in call_host {
+                let id = self.plan.calls()[c].id().to_string();
+                match setup.target.hosts()[h].api.sessions(&id).await {
+                    Ok(None) => {}
+                    Ok(Some(s)) => left += s.len() as u64,
+                    Err(_) => return None,
+                }
+            }
+            if left == 0 || Instant::now() >= deadline {
+                return Some(left);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Plays the timeline: each planned action at its time.
+    async fn play(
+        &self,
+        setup: &mut TargetSetup,
+        driver: &mut Driver<RunSink>,
+        shared: &Arc<Shared>,
+        state: &mut HashMap<(usize, usize), Live>,
+        call_host: &mut HashMap<usize, usize>,
+        epoch: Instant,
+    ) -> anyhow::Result<()> {
+        let seed = self.plan.seed();
+        for step in self.steps() {
+            tokio::time::sleep_until((epoch + step.at).into()).await;
+            let call = &self.plan.calls()[step.call];
+            let session = &call.sessions()[step.session];
+            let live = state.entry((step.call, step.session)).or_default();
+            if step.action == Action::Join {
+                let host = match call_host.get(&step.call) {
+                    Some(h) => *h,
+                    None => {
+                        let h = setup.target.place_call().await;
+                        call_host.insert(step.call, h);
+                        h
+                    }
+                };
+                let session_id = if live.joins == 0 {
+                    session.id().to_string()
+                } else {
+                    // A rejoin is a new connection: a new session id, as the plugin makes one.
+                    Id::derive(
+                        seed,
+                        "rejoin",
+                        &[
+                            u64::from(call.index()),
+                            u64::from(session.index()),
+                            live.joins,
+                        ],
+                    )
+                    .to_string()
+                };
+                let cfg = ParticipantConfig {
+                    call_id: call.id().to_string(),
+                    user_id: session.user_id().to_string(),
+                    session_id: session_id.clone(),
+                    channel_id: Id::derive(seed, "channel", &[u64::from(call.index())]).to_string(),
+                    dc_signaling: false,
+                    local_addr: SocketAddr::new(setup.local_ip, 0),
+                    seed: session.rng_seed() ^ live.joins,
+                };
+                let (index, _) = tokio::task::block_in_place(|| {
+                    setup.target.hosts()[host].add_participant(driver, cfg)
+                })?;
+                let expected = self.expected(session, step.at);
+                // Every track this connection should receive while it is in the call (its
+                // leave is the next one planned).
+                let until = session
+                    .events()
+                    .iter()
+                    .find(|e| e.at >= step.at && e.action == Action::Leave)
+                    .map_or(session.leave_at(), |e| e.at);
+                let all = self.senders(session, step.at, until);
+                shared
+                    .tracks_expected
+                    .fetch_add(u64::from(all.audio + all.screen + all.video), Ordering::Relaxed);
+                if let Ok(mut m) = shared.sessions.write() {
+                    m.insert(
+                        index,
+                        Arc::new(SessionMeta {
+                            session_id: session_id.clone(),
+                            scheduled: step.at,
+                            expected,
+                            group: session.impairment(),
+                        }),
+                    );
+                }
+                // TODO(impairment, after engine's merge): if `self.plan.impairment_of(session)`
+                // is Some, call `driver.impair(&session_id, Link { .. })` here, before `Join`.
+                driver.command(&session_id, Command::Join)?;
+                let roles = session.roles();
+                if roles.speaker && !live.muted {
+                    self.unmute(driver, shared, session, live, &session_id)?;
+                }
+                if roles.screen
+                    && let Some(mode) = call.screen()
+                {
+                    let (low, high) = self.media.screen(session, mode, live.joins);
+                    driver.command(&session_id, Command::ScreenOn { low, high })?;
+                }
+                if roles.camera {
+                    let cam = self.media.camera(session, live.joins);
+                    driver.command(&session_id, Command::VideoOn(cam))?;
+                }
+                live.joins += 1;
+                live.session_id = Some(session_id);
+                continue;
+            }
+            let Some(id) = live.session_id.clone() else {
+                continue;
+            };
+            match step.action {
+                Action::Join => {}
+                Action::Leave => driver.command(&id, Command::Leave)?,
+                Action::Mute => {
+                    live.muted = true;
+                    driver.command(&id, Command::Mute)?;
+                }
+                Action::Unmute => {
+                    live.muted = false;
+                    self.unmute(driver, shared, session, live, &id)?;
+                }
+                Action::ScreenOff => driver.command(&id, Command::ScreenOff)?,
+                Action::ScreenOn => {
+                    if let Some(mode) = call.screen() {
+                        let (low, high) = self.media.screen(session, mode, live.joins + 100);
+                        driver.command(&id, Command::ScreenOn { low, high })?;
+                    }
+                }
+                Action::VideoOff => driver.command(&id, Command::VideoOff)?,
+                Action::VideoOn => {
+                    let cam = self.media.camera(session, live.joins + 100);
+                    driver.command(&id, Command::VideoOn(cam))?;
+                }
+            }
+        }
+        // The plan ends with the last leave; wait for the leave ramp's end before measuring stops.
+        tokio::time::sleep_until((epoch + self.plan.phases().end).into()).await;
+        Ok(())
+    }
+
+    fn unmute(
+        &self,
+        driver: &Driver<RunSink>,
+        shared: &Shared,
+        session: &Session,
+        live: &mut Live,
+        session_id: &str,
+    ) -> anyhow::Result<()> {
+        if live.mic_given {
+            driver.command(session_id, Command::Unmute(None))?;
+            return Ok(());
+        }
+        if let Some((mic, clock)) = self.media.mic(session, live.joins) {
+            if let Ok(mut s) = shared.senders.write() {
+                s.insert(session_id.to_owned(), clock);
+            }
+            driver.command(session_id, Command::Unmute(Some(mic)))?;
+            live.mic_given = true;
+        }
+        Ok(())
+    }
+}
+
+/// The aggregator thread: once a second, absorb the sinks' intervals, read the probes, seal a row,
+/// append it to `series.csv` and update the progress display.
+struct Ticker {
+    agg: Aggregator,
+    intervals: mpsc::Receiver<Interval>,
+    sampler: Sampler,
+    series: SeriesWriter,
+    stop: mpsc::Receiver<()>,
+    epoch: Instant,
+    epoch_unix: u64,
+    died: Arc<Notify>,
+    target_gone: Arc<AtomicBool>,
+    progress: Progress,
+}
+
+impl Ticker {
+    fn run(mut self) -> Self {
+        let mut t = 0u64;
+        loop {
+            let due = self.epoch + Duration::from_secs(t + 1);
+            let wait = due.saturating_duration_since(Instant::now());
+            match self.stop.recv_timeout(wait) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                _ => break,
+            }
+            self.second(t);
+            t += 1;
+        }
+        // The last, partial second: still a row, so nothing measured is lost from the series.
+        if Instant::now() > self.epoch {
+            self.second(t);
+        }
+        self.progress.finish();
+        self
+    }
+
+    fn second(&mut self, t: u64) {
+        while let Ok(i) = self.intervals.try_recv() {
+            self.agg.absorb(i);
+        }
+        let (readings, err) = self.sampler.sample(Duration::from_secs(t + 1));
+        if let Some(ProbeError::TargetGone(_)) = err
+            && !self.target_gone.swap(true, Ordering::Relaxed)
+        {
+            self.died.notify_one();
+        }
+        let row = self.agg.seal(readings.tick(t, self.epoch_unix + t));
+        // A full disk must not stop the run; the whole series is written again at the end.
+        let _ = self.series.append(row);
+        self.progress.update(row);
+    }
+}
