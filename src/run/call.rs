@@ -594,9 +594,10 @@ impl CallRun<'_> {
                     .find(|e| e.at >= step.at && e.action == Action::Leave)
                     .map_or(session.leave_at(), |e| e.at);
                 let all = self.senders(session, step.at, until);
-                shared
-                    .tracks_expected
-                    .fetch_add(u64::from(all.audio + all.screen + all.video), Ordering::Relaxed);
+                shared.tracks_expected.fetch_add(
+                    u64::from(all.audio + all.screen + all.video),
+                    Ordering::Relaxed,
+                );
                 if let Ok(mut m) = shared.sessions.write() {
                     m.insert(
                         index,
