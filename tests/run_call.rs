@@ -239,6 +239,70 @@ fn sigint_writes_partial_results() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The children of process `pid` (all its threads').
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .flatten()
+    {
+        if let Ok(list) = std::fs::read_to_string(task.path().join("children")) {
+            out.extend(
+                list.split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+        }
+    }
+    out
+}
+
+#[test]
+fn a_dying_target_ends_the_run_with_partial_results() {
+    let dir = scratch("run-died");
+    let file = scenario(&dir, "60s");
+    let out = dir.join("out");
+    let mut child = callsbench(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-report",
+        "--quiet",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(out.join("series.csv")).is_ok_and(|t| t.lines().count() > 3) {
+        assert!(
+            Instant::now() < deadline,
+            "the run did not start within 30 s"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "the run ended early");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The embedded SFU is the run's only child process.
+    let sfu = children(child.id());
+    assert_eq!(sfu.len(), 1, "children: {sfu:?}");
+    let killed = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -KILL {}", sfu[0]))
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = wait_for(&mut child, Duration::from_secs(20)).expect("the run did not end");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("target process died"), "{stderr}");
+    let r = RunResult::read(&out).unwrap();
+    assert!(!r.summary.complete);
+    assert_eq!(r.summary.end_reason, EndReason::TargetDied);
+    assert!(r.series.len() < 40, "{} rows", r.series.len());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_bad_scenario_exits_2_with_its_location() {
     let dir = scratch("run-bad");

@@ -6,55 +6,41 @@
 //! run, or the target died (partial results written); 130 on Ctrl-C (partial results written).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
 use tokio::sync::Notify;
 
 use super::RunArgs;
 use super::media::RunMedia;
 use super::progress::Progress;
 use super::sink::{Expected, RunSink, SessionMeta, Shared};
+use super::target::TargetSetup;
+use super::ticker::Ticker;
 use crate::engine::driver::{Driver, DriverConfig};
 use crate::engine::participant::{Command, LEAVE_TIMEOUT, ParticipantConfig};
 use crate::measure::{
-    Aggregator, HealthLimits, HotCounters, Interval, ProbeError, ProcProbe, Sampler, ServerSource,
-    WireOverhead,
+    Aggregator, HealthLimits, HotCounters, Interval, Sampler, ServerSource, WireOverhead,
 };
 use crate::report::{
-    EndReason, FORMAT_VERSION, Host, Manifest, ProbeSource, RunResult, ScenarioInfo, SeriesWriter,
-    ShardEntry, TargetInfo, Tool,
+    EndReason, FORMAT_VERSION, Host, Manifest, RunResult, ScenarioInfo, SeriesWriter, ShardEntry,
+    Tool,
 };
 use crate::scenario::{
     Action, DEFAULT_MAX_CALL_SIZE, Id, Plan, PlanConfig, Scenario, Session, ShardSpec,
 };
-use crate::target::RtcdTarget;
 use crate::target::embedded::EmbeddedSfu;
-use crate::target::rtcd::{ClientCredentials, MIN_VERSION, resolve_hosts};
 
 /// Exit code after Ctrl-C (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// How long to wait for the target to report a call's sessions gone after the last leave.
 const SESSIONS_GONE_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The program that runs the embedded SFU: `callsref` beside this executable when it was built,
-/// else this executable itself (`callsbench` carries the same SFU as a hidden `sfu` command, so
-/// `cargo run -- run ...` works without building the `callsref` binary first).
-pub fn embedded_program() -> PathBuf {
-    let beside = crate::target::embedded::default_program();
-    if beside.is_file() {
-        return beside;
-    }
-    std::env::current_exe().unwrap_or(beside)
-}
 
 /// Runs a call scenario.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
@@ -124,27 +110,6 @@ fn prepare_out(out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
 }
 
-/// The local address that routes to `peer` (what a participant advertises as its host candidate).
-fn local_ip_for(peer: SocketAddr) -> IpAddr {
-    std::net::UdpSocket::bind("0.0.0.0:0")
-        .and_then(|s| {
-            s.connect(peer)?;
-            s.local_addr()
-        })
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([127, 0, 0, 1]))
-}
-
-/// What was set up to be loaded.
-struct TargetSetup {
-    target: RtcdTarget,
-    /// Kept for the whole run: dropping it kills the child.
-    _embedded: Option<EmbeddedSfu>,
-    info: TargetInfo,
-    probe: ServerSource,
-    local_ip: IpAddr,
-}
-
 /// One planned action of one session, by position in the plan.
 #[derive(Debug, Clone, Copy)]
 struct Step {
@@ -181,75 +146,6 @@ enum Ending {
 }
 
 impl CallRun<'_> {
-    async fn setup_target(&self) -> anyhow::Result<TargetSetup> {
-        let seed = self.plan.seed();
-        let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_c11e);
-        let creds = match (&self.args.client_id, &self.args.auth_key) {
-            (Some(id), Some(key)) => ClientCredentials::new(id.clone(), key.clone())?,
-            (None, Some(key)) => {
-                ClientCredentials::new(callsref::proto::rtcd::ids::new_id(&mut rng), key.clone())?
-            }
-            (Some(_), None) => anyhow::bail!("--client-id needs --auth-key"),
-            (None, None) => ClientCredentials::generate(&mut rng),
-        };
-        let cores = Host::this_machine().cores;
-        if self.args.rtcd.is_empty() {
-            let dir = std::env::temp_dir().join(format!(
-                "callsbench-sfu-{}-{}",
-                std::process::id(),
-                crate::report::model::unix_ms(SystemTime::now())
-            ));
-            let program = embedded_program();
-            let sfu = tokio::task::block_in_place(|| EmbeddedSfu::spawn(&program, &dir))
-                .with_context(|| format!("starting the embedded SFU ({})", program.display()))?;
-            let host = sfu.host();
-            let target = RtcdTarget::connect(vec![host], creds, MIN_VERSION, seed).await?;
-            let version = target.hosts()[0].version.build_version.clone();
-            Ok(TargetSetup {
-                info: TargetInfo {
-                    kind: "embedded".into(),
-                    version: Some(version).filter(|v| !v.is_empty()),
-                    address: Some(host.addr.to_string()),
-                    vcpus: Some(cores),
-                    probe: ProbeSource::Proc,
-                },
-                probe: ServerSource::Proc(ProcProbe::pid(sfu.pid())),
-                local_ip: IpAddr::from([127, 0, 0, 1]),
-                target,
-                _embedded: Some(sfu),
-            })
-        } else {
-            let hosts = resolve_hosts(&self.args.rtcd).await?;
-            let first = hosts[0];
-            let target = RtcdTarget::connect(hosts.clone(), creds, MIN_VERSION, seed).await?;
-            let version = target.hosts()[0].version.build_version.clone();
-            Ok(TargetSetup {
-                info: TargetInfo {
-                    kind: "rtcd".into(),
-                    version: Some(version).filter(|v| !v.is_empty()),
-                    address: Some(
-                        hosts
-                            .iter()
-                            .map(|h| h.addr.to_string())
-                            .collect::<Vec<_>>()
-                            .join(","),
-                    ),
-                    vcpus: None,
-                    probe: ProbeSource::Prometheus,
-                },
-                // rtcd serves its metrics on the API listener.
-                probe: ServerSource::Prometheus {
-                    addr: first.addr,
-                    path: "/metrics".into(),
-                    timeout: Duration::from_millis(800),
-                },
-                local_ip: local_ip_for(first.addr),
-                target,
-                _embedded: None,
-            })
-        }
-    }
-
     /// Every planned action of this plan's sessions, in time order.
     fn steps(&self) -> Vec<Step> {
         let mut steps: Vec<Step> = Vec::new();
@@ -296,7 +192,8 @@ impl CallRun<'_> {
 
     async fn execute(self) -> anyhow::Result<ExitCode> {
         let started_wall = SystemTime::now();
-        let mut setup = self.setup_target().await?;
+        let drops_before = super::ticker::udp_rcvbuf_errors();
+        let mut setup = super::target::connect(self.args, self.plan.seed()).await?;
         let counters = Arc::new(HotCounters::new(WireOverhead::default()));
         // The run clock starts at --start-at (all shards together) or now.
         let wait = self
@@ -341,6 +238,7 @@ impl CallRun<'_> {
                 died: Arc::clone(&died),
                 target_gone: Arc::clone(&target_gone),
                 progress,
+                target_pid: setup.embedded.as_ref().map(EmbeddedSfu::pid),
             };
             std::thread::Builder::new()
                 .name("aggregator".into())
@@ -428,6 +326,12 @@ impl CallRun<'_> {
         if let Some(n) = sessions_after {
             c.insert("target.sessions_after_run".into(), n);
         }
+        let drops = drops_before
+            .zip(super::ticker::udp_rcvbuf_errors())
+            .map(|(a, b)| b.saturating_sub(a));
+        if let Some(d) = drops {
+            c.insert("host.udp_rcvbuf_errors".into(), d);
+        }
 
         let (end_reason, end_detail, complete) = match &ending {
             Ending::Completed => (EndReason::Completed, None, true),
@@ -478,6 +382,12 @@ impl CallRun<'_> {
         let expected = result.counts.get("tracks.expected").copied().unwrap_or(0);
         let received = result.counts.get("tracks.received").copied().unwrap_or(0);
         println!("Expected tracks received: {received} of {expected}");
+        if let Some(d) = drops.filter(|d| *d > 0) {
+            println!(
+                "UDP datagrams this host dropped for full receive buffers during the run: {d} \
+                 (counted as loss; the target or the harness did not read its socket in time)"
+            );
+        }
         match sessions_after {
             Some(0) => println!("Target sessions after the run: 0"),
             Some(n) => println!("Target sessions after the run: {n} (expected 0)"),
@@ -686,55 +596,16 @@ impl CallRun<'_> {
     }
 }
 
-/// The aggregator thread: once a second, absorb the sinks' intervals, read the probes, seal a row,
-/// append it to `series.csv` and update the progress display.
-struct Ticker {
-    agg: Aggregator,
-    intervals: mpsc::Receiver<Interval>,
-    sampler: Sampler,
-    series: SeriesWriter,
-    stop: mpsc::Receiver<()>,
-    epoch: Instant,
-    epoch_unix: u64,
-    died: Arc<Notify>,
-    target_gone: Arc<AtomicBool>,
-    progress: Progress,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Ticker {
-    fn run(mut self) -> Self {
-        let mut t = 0u64;
-        loop {
-            let due = self.epoch + Duration::from_secs(t + 1);
-            let wait = due.saturating_duration_since(Instant::now());
-            match self.stop.recv_timeout(wait) {
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                _ => break,
-            }
-            self.second(t);
-            t += 1;
-        }
-        // The last, partial second: still a row, so nothing measured is lost from the series.
-        if Instant::now() > self.epoch {
-            self.second(t);
-        }
-        self.progress.finish();
-        self
-    }
-
-    fn second(&mut self, t: u64) {
-        while let Ok(i) = self.intervals.try_recv() {
-            self.agg.absorb(i);
-        }
-        let (readings, err) = self.sampler.sample(Duration::from_secs(t + 1));
-        if let Some(ProbeError::TargetGone(_)) = err
-            && !self.target_gone.swap(true, Ordering::Relaxed)
-        {
-            self.died.notify_one();
-        }
-        let row = self.agg.seal(readings.tick(t, self.epoch_unix + t));
-        // A full disk must not stop the run; the whole series is written again at the end.
-        let _ = self.series.append(row);
-        self.progress.update(row);
+    #[test]
+    fn start_times_parse() {
+        let t = parse_time("2026-11-22T15:00:00Z").unwrap();
+        assert_eq!(crate::report::model::unix_ms(t), 1_795_359_600_000);
+        let t = parse_time("1795359600.5").unwrap();
+        assert_eq!(crate::report::model::unix_ms(t), 1_795_359_600_500);
+        assert!(parse_time("tomorrow").is_err());
     }
 }

@@ -12,6 +12,8 @@ pub mod call;
 pub mod media;
 pub mod progress;
 pub mod sink;
+pub mod target;
+pub mod ticker;
 
 /// `callsbench run` arguments.
 #[derive(Debug, clap::Args)]
