@@ -298,8 +298,13 @@ impl CallRun<'_> {
         let mut agg = ticker.agg;
         let shards = driver.stop();
         let mut engine = crate::engine::driver::ShardCounters::default();
+        let mut groups = super::sink::Groups::new();
         for (sink, c) in shards {
-            agg.absorb(sink.finish());
+            let (last, g) = sink.finish();
+            agg.absorb(last);
+            for (k, v) in g {
+                groups.entry(k).or_default().add(&v);
+            }
             engine.send_errors += c.send_errors;
             engine.input_errors += c.input_errors;
             engine.max_timer_lag = engine.max_timer_lag.max(c.max_timer_lag);
@@ -325,6 +330,14 @@ impl CallRun<'_> {
         );
         if let Some(n) = sessions_after {
             c.insert("target.sessions_after_run".into(), n);
+        }
+        for (g, figures) in &groups {
+            let name = self.group_name(*g);
+            c.insert(format!("group.{name}.expected"), figures.expected);
+            c.insert(format!("group.{name}.lost"), figures.lost);
+            measured
+                .histograms
+                .insert(format!("group.{name}.latency"), figures.latency.clone());
         }
         let drops = drops_before
             .zip(super::ticker::udp_rcvbuf_errors())
@@ -382,6 +395,9 @@ impl CallRun<'_> {
         let expected = result.counts.get("tracks.expected").copied().unwrap_or(0);
         let received = result.counts.get("tracks.received").copied().unwrap_or(0);
         println!("Expected tracks received: {received} of {expected}");
+        if !self.plan.impairments().is_empty() {
+            print!("{}", self.group_lines(&groups));
+        }
         if let Some(d) = drops.filter(|d| *d > 0) {
             println!(
                 "UDP datagrams this host dropped for full receive buffers during the run: {d} \
@@ -417,6 +433,53 @@ impl CallRun<'_> {
             _ => result.exit_code(),
         };
         Ok(ExitCode::from(code))
+    }
+
+    /// The name of impairment group `g` in files (`unimpaired` for sessions in none).
+    fn group_name(&self, g: Option<u32>) -> String {
+        g.and_then(|g| self.plan.impairments().get(g as usize))
+            .map_or_else(|| "unimpaired".to_owned(), |i| i.name().to_owned())
+    }
+
+    /// Per impairment group: what was injected, and the loss and one-way latency its sessions saw
+    /// on the streams they received.
+    fn group_lines(&self, groups: &super::sink::Groups) -> String {
+        let mut text = String::from(
+            "\nImpairment groups (figures of the streams each group's sessions received)\n",
+        );
+        let mut keys: Vec<Option<u32>> = groups.keys().copied().collect();
+        keys.sort();
+        for g in keys {
+            let f = &groups[&g];
+            let injected = g
+                .and_then(|g| self.plan.impairments().get(g as usize))
+                .map_or_else(
+                    || "none".to_owned(),
+                    |i| {
+                        format!(
+                            "loss {}, delay {:?}, jitter {:?}, {}",
+                            i.loss(),
+                            i.delay(),
+                            i.jitter(),
+                            format!("{:?}", i.direction()).to_lowercase()
+                        )
+                    },
+                );
+            let ms = |q: f64| {
+                f.latency
+                    .quantile_us(q)
+                    .map_or_else(|| "-".to_owned(), |us| format!("{:.1} ms", us as f64 / 1e3))
+            };
+            text += &format!(
+                "  {:<14} injected {injected}: loss {}, latency p50 {} p99 {}\n",
+                self.group_name(g),
+                f.loss()
+                    .map_or_else(|| "-".to_owned(), |l| format!("{:.2}%", l * 100.0)),
+                ms(0.5),
+                ms(0.99)
+            );
+        }
+        text
     }
 
     /// Sessions the target still holds for this run's calls (0 when every call has ended).

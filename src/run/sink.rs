@@ -19,7 +19,9 @@ use str0m::media::Mid;
 use super::media::SenderClock;
 use crate::engine::driver::EventSink;
 use crate::engine::participant::Event;
-use crate::measure::{HotCounters, Interval, JoinPhase, Record, Recorder, TrackKind};
+use crate::measure::{
+    HotCounters, Interval, JoinPhase, LatencyHistogram, Record, Recorder, TrackKind,
+};
 
 /// A gap between two frames longer than this is a freeze (issue #5: "no frame for > 500 ms").
 pub const FREEZE_GAP: Duration = Duration::from_millis(500);
@@ -133,6 +135,31 @@ struct Part {
     up: bool,
 }
 
+/// What the sessions of one impairment group received: packets expected and lost on their
+/// received streams, and the one-way latency of their received audio.
+#[derive(Debug, Clone, Default)]
+pub struct GroupFigures {
+    pub expected: u64,
+    pub lost: u64,
+    pub latency: LatencyHistogram,
+}
+
+impl GroupFigures {
+    pub fn add(&mut self, o: &GroupFigures) {
+        self.expected += o.expected;
+        self.lost += o.lost;
+        self.latency.add(&o.latency);
+    }
+
+    /// Lost / expected.
+    pub fn loss(&self) -> Option<f64> {
+        (self.expected > 0).then(|| self.lost as f64 / self.expected as f64)
+    }
+}
+
+/// Figures per impairment group (`None`: the unimpaired sessions).
+pub type Groups = HashMap<Option<u32>, GroupFigures>;
+
 /// Per-thread sink. See the module docs.
 #[derive(Debug)]
 pub struct RunSink {
@@ -141,6 +168,7 @@ pub struct RunSink {
     tx: mpsc::Sender<Interval>,
     next_flush: Instant,
     parts: HashMap<usize, Part>,
+    groups: Groups,
 }
 
 fn kind_of(kind: WireKind) -> TrackKind {
@@ -160,6 +188,7 @@ impl RunSink {
             tx,
             next_flush,
             parts: HashMap::new(),
+            groups: Groups::new(),
         }
     }
 
@@ -190,8 +219,11 @@ impl RunSink {
     /// interval to the aggregator.
     pub fn flush(&mut self) {
         for part in self.parts.values_mut() {
+            let group = self.groups.entry(part.meta.group).or_default();
             for s in part.streams.values_mut() {
                 let (expected, lost) = s.loss_delta();
+                group.expected += expected;
+                group.lost += lost;
                 if expected > 0 {
                     self.shared.counters.media_quality(s.kind, expected, lost);
                     self.recorder.record(Record::StreamLoss {
@@ -211,8 +243,8 @@ impl RunSink {
     }
 
     /// Ends the run for this thread: sessions that never completed their join are counted as
-    /// failed at the first phase they missed, and the last interval is returned.
-    pub fn finish(mut self) -> Interval {
+    /// failed at the first phase they missed; returns the last interval and the group figures.
+    pub fn finish(mut self) -> (Interval, Groups) {
         for part in self.parts.values() {
             if !part.reached[JoinPhase::FirstMedia.index()]
                 && let Some(phase) = JoinPhase::ALL.iter().find(|p| !part.reached[p.index()])
@@ -221,12 +253,15 @@ impl RunSink {
             }
         }
         for part in self.parts.values_mut() {
+            let group = self.groups.entry(part.meta.group).or_default();
             for s in part.streams.values_mut() {
                 let (expected, lost) = s.loss_delta();
+                group.expected += expected;
+                group.lost += lost;
                 self.shared.counters.media_quality(s.kind, expected, lost);
             }
         }
-        self.recorder.take()
+        (self.recorder.take(), self.groups)
     }
 
     fn maybe_flush(&mut self, now: Instant) {
@@ -345,7 +380,20 @@ impl RunSink {
         if newly_heard {
             shared.tracks_received.fetch_add(1, Ordering::Relaxed);
         }
+        let group = part.meta.group;
         if let Some(rec) = record {
+            if let Record::Latency {
+                intended_send,
+                received,
+                ..
+            } = rec
+            {
+                self.groups
+                    .entry(group)
+                    .or_default()
+                    .latency
+                    .record(received.saturating_sub(intended_send));
+            }
             self.recorder.record(rec);
         }
         if done {
