@@ -33,7 +33,7 @@ pub struct RunArgs {
     /// Auth key for --client-id (or the key to self-register with).
     #[arg(long, env = "CALLSBENCH_AUTH_KEY", hide_env_values = true)]
     pub auth_key: Option<String>,
-    /// Run only this shard of the plan, `I/N` with 0 <= I < N (every shard derives the same plan).
+    /// Run only this shard of the plan, `I/N` with 1 <= I <= N (every shard derives the same plan).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
     /// Wall-clock start of the run's timeline (RFC 3339 or Unix seconds), so shards start together.
