@@ -196,6 +196,17 @@ impl CallRun<'_> {
         let mut setup = super::target::connect(self.args, self.plan.seed()).await?;
         let counters = Arc::new(HotCounters::new(WireOverhead::default()));
         // The run clock starts at --start-at (all shards together) or now.
+        if let Some(late) = self
+            .plan
+            .start_at()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .filter(|late| *late > Duration::from_secs(1))
+        {
+            eprintln!(
+                "callsbench: --start-at passed {:.1} s ago; the timeline starts now",
+                late.as_secs_f64()
+            );
+        }
         let wait = self
             .plan
             .start_at()
