@@ -166,6 +166,52 @@ fn two_calls_against_the_embedded_sfu() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn an_impaired_group_sees_its_injected_loss_and_delay() {
+    let dir = scratch("run-impair");
+    let file = scenario(&dir, "8s");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text += r#"
+[[impairment]]
+name = "lossy"
+share = "50%"
+loss = "5%"
+delay = "50ms"
+direction = "down"
+"#;
+    std::fs::write(&file, text).unwrap();
+    let out = dir.join("out");
+    let output = callsbench(&[
+        "run",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--no-report",
+        "--quiet",
+    ])
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Impairment groups"), "{stdout}");
+    let r = RunResult::read(&out).unwrap();
+    let groups = &r.summary.impairment_groups;
+    let group = |name: &str| groups.iter().find(|g| g.name == name).unwrap();
+    let (lossy, clean) = (group("lossy"), group("unimpaired"));
+    eprintln!("{lossy:?}\n{clean:?}");
+    // Half of each call's participants, loss drawn per received datagram.
+    assert!(lossy.expected > 2_000, "{lossy:?}");
+    let loss = lossy.loss.unwrap();
+    assert!((0.04..=0.06).contains(&loss), "lossy group loss {loss}");
+    assert_eq!(clean.lost, 0, "{clean:?}");
+    // One-way latency of what the group receives: 50 ms more than the others'.
+    let rise = lossy.latency_p50_us.unwrap() as f64 - clean.latency_p50_us.unwrap() as f64;
+    assert!(
+        (47_000.0..=53_000.0).contains(&rise),
+        "latency rose by {rise} µs"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn wait_for(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
     let deadline = Instant::now() + limit;
     loop {

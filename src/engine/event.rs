@@ -3,7 +3,9 @@
 //!
 //! [`RtpInfo`] is `Copy` and holds no allocation, so reporting a packet costs nothing beyond the event
 //! itself; the payload fingerprint lets a measurement match a received packet to the one a publisher
-//! in the same agent sent (the SFU rewrites SSRC, sequence and timestamp, never the payload bytes).
+//! in the same agent sent (the SFU rewrites the SSRC, for video also sequence and timestamp, never the payload bytes),
+//! and for voice the participant fills in the send instant of the same packet (`sent`), from which
+//! one-way latency follows.
 
 use std::time::{Duration, Instant};
 
@@ -46,6 +48,10 @@ pub struct RtpInfo {
     pub audio_level: Option<i8>,
     /// When the datagram carrying it was handed to the participant.
     pub arrival: Instant,
+    /// When the publisher in this harness sent the same source packet (voice only; found by the
+    /// sender's session and the RTP sequence number, see [`super::sendlog`]). `None` for video,
+    /// for a publisher outside this process, or before the track's sender is known.
+    pub sent: Option<Instant>,
 }
 
 impl RtpInfo {
@@ -61,7 +67,14 @@ impl RtpInfo {
             fingerprint: fingerprint(&p.payload),
             audio_level: p.header.ext_vals.audio_level,
             arrival: p.timestamp,
+            sent: None,
         }
+    }
+
+    /// One-way latency: sent by the publisher → handed to this receiver (both in this harness, so
+    /// on one clock). `None` when the send instant is unknown.
+    pub fn one_way(&self) -> Option<Duration> {
+        self.sent.map(|s| self.arrival.saturating_duration_since(s))
     }
 }
 

@@ -4,7 +4,9 @@
 //! - [`negotiation`]: the client side of rtcd's signalling lock.
 //! - [`publish`], [`source`]: published tracks and the media sources that feed them; [`feed`]
 //!   adapts the media module's paced sample sources.
-//! - [`event`]: what participants report for measurement.
+//! - [`event`]: what participants report for measurement; [`sendlog`] lets a receiver find the
+//!   send instant of the same voice packet (one-way latency).
+//! - [`impair`]: per-participant loss, delay and jitter in the driver's packet path.
 //! - [`driver`]: the event-loop threads that own sockets and timers for many participants.
 //! - [`sim`]: participants and a server over an in-memory network in virtual time.
 //!
@@ -40,11 +42,13 @@
 pub mod driver;
 pub mod event;
 pub mod feed;
+pub mod impair;
 #[cfg(test)]
 mod mock_sfu;
 pub mod negotiation;
 pub mod participant;
 pub mod publish;
+pub mod sendlog;
 pub mod signal;
 pub mod sim;
 pub mod source;

@@ -5,12 +5,14 @@
 //! own offer is created, and starts sending only once rtcd's answer is applied (packets before that
 //! would be dropped by str0m anyway).
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use str0m::Rtc;
 use str0m::media::{Mid, Pt, Rid};
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo, Ssrc, Vp8Descriptor};
 
+use super::sendlog::SendRing;
 use super::source::{MediaPacket, MediaSource};
 
 /// The role of a published track, as rtcd classifies it.
@@ -42,6 +44,8 @@ pub struct Publication {
     /// The SSRC str0m sends this stream with, known once a packet was written (lets a driver tell
     /// its outgoing datagrams apart per role for bandwidth accounting).
     pub ssrc: Option<Ssrc>,
+    /// Where send instants are recorded for receivers' one-way latency (voice only).
+    pub ring: Option<Arc<SendRing>>,
 }
 
 impl Publication {
@@ -55,6 +59,7 @@ impl Publication {
             sending: false,
             packets: 0,
             ssrc: None,
+            ring: None,
         }
     }
 
@@ -128,6 +133,10 @@ impl Publication {
             write = write.vp8_patch(patch);
         }
         tx.write_rtp(write);
+        if let Some(ring) = &self.ring {
+            // The low 16 bits are the wire sequence number the receiver sees.
+            ring.record(seq as u16, now);
+        }
         self.packets += 1;
         true
     }

@@ -8,6 +8,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use callsref::proto::rtcd::ws::WsMessage;
@@ -17,6 +18,7 @@ use rand::{Rng, SeedableRng};
 use super::participant::{
     Command, Datagram, Event, Input, Output, Participant, ParticipantConfig, ParticipantError,
 };
+use super::sendlog::SendLog;
 
 /// The server side of a simulation: an SFU core (the reference SFU's, or a test double), driven with
 /// the same sans-IO contract as a participant.
@@ -114,6 +116,8 @@ pub struct Sim<S: SimServer> {
     pub events: Vec<(Instant, usize, Event)>,
     /// Datagrams the link dropped.
     pub dropped: u64,
+    /// Send instants of the participants' voice packets (one-way latency in virtual time).
+    send_log: Arc<SendLog>,
 }
 
 impl<S: SimServer> std::fmt::Debug for Sim<S> {
@@ -144,6 +148,7 @@ impl<S: SimServer> Sim<S> {
             order: 0,
             events: Vec::new(),
             dropped: 0,
+            send_log: Arc::new(SendLog::new(start)),
         }
     }
 
@@ -160,7 +165,9 @@ impl<S: SimServer> Sim<S> {
         let i = self.participants.len();
         self.by_addr.insert(cfg.local_addr, i);
         self.by_session.insert(cfg.session_id.clone(), i);
-        self.participants.push(Participant::new(cfg, self.now));
+        let mut p = Participant::new(cfg, self.now);
+        p.set_send_log(Arc::clone(&self.send_log));
+        self.participants.push(p);
         self.deadlines.push(self.now);
         i
     }
@@ -498,6 +505,23 @@ mod tests {
                 _ => None,
             });
         assert_eq!(level, Some(-30));
+        // One-way latency from the send log: two 5 ms hops in virtual time, for every voice packet.
+        let latencies: Vec<Duration> = s
+            .events_of(
+                2,
+                |e| matches!(e, Event::Rtp(r) if r.kind == Some(TrackKind::Voice)),
+            )
+            .map(|(_, e)| match e {
+                Event::Rtp(r) => r.one_way().expect("send instant found"),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert!(latencies.len() > 200);
+        assert!(
+            latencies.iter().all(|d| *d == Duration::from_millis(10)),
+            "{:?}",
+            &latencies[..5]
+        );
     }
 
     #[test]

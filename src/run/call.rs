@@ -23,6 +23,7 @@ use super::sink::{Expected, RunSink, SessionMeta, Shared};
 use super::target::TargetSetup;
 use super::ticker::Ticker;
 use crate::engine::driver::{Driver, DriverConfig};
+use crate::engine::impair::Link;
 use crate::engine::participant::{Command, LEAVE_TIMEOUT, ParticipantConfig};
 use crate::measure::{
     Aggregator, HealthLimits, HotCounters, Interval, Sampler, ServerSource, WireOverhead,
@@ -593,12 +594,21 @@ impl CallRun<'_> {
                         }),
                     );
                 }
-                // TODO(impairment, after engine's merge): if `self.plan.impairment_of(session)`
-                // is Some, call `driver.impair(&session_id, Link { .. })` here, before `Join`.
+                // The session's impairment group: its packets are dropped and delayed in the
+                // engine's own packet path, from before its join on.
+                if let Some(imp) = self.plan.impairment_of(session) {
+                    let link = Link {
+                        loss: imp.loss().as_fraction(),
+                        delay: imp.delay(),
+                        jitter: imp.jitter(),
+                        direction: imp.direction(),
+                    };
+                    driver.impair(&session_id, link)?;
+                }
                 driver.command(&session_id, Command::Join)?;
                 let roles = session.roles();
                 if roles.speaker && !live.muted {
-                    self.unmute(driver, shared, session, live, &session_id)?;
+                    self.unmute(driver, session, live, &session_id)?;
                 }
                 if roles.screen
                     && let Some(mode) = call.screen()
@@ -626,7 +636,7 @@ impl CallRun<'_> {
                 }
                 Action::Unmute => {
                     live.muted = false;
-                    self.unmute(driver, shared, session, live, &id)?;
+                    self.unmute(driver, session, live, &id)?;
                 }
                 Action::ScreenOff => driver.command(&id, Command::ScreenOff)?,
                 Action::ScreenOn => {
@@ -650,7 +660,6 @@ impl CallRun<'_> {
     fn unmute(
         &self,
         driver: &Driver<RunSink>,
-        shared: &Shared,
         session: &Session,
         live: &mut Live,
         session_id: &str,
@@ -659,10 +668,7 @@ impl CallRun<'_> {
             driver.command(session_id, Command::Unmute(None))?;
             return Ok(());
         }
-        if let Some((mic, clock)) = self.media.mic(session, live.joins) {
-            if let Ok(mut s) = shared.senders.write() {
-                s.insert(session_id.to_owned(), clock);
-            }
+        if let Some(mic) = self.media.mic(session, live.joins) {
             driver.command(session_id, Command::Unmute(Some(mic)))?;
             live.mic_given = true;
         }

@@ -3,9 +3,8 @@
 //! thread's own [`Recorder`], handed to the aggregator once a second over a channel.
 //!
 //! Per received stream it keeps the RFC 3550 state (extended sequence range, received count,
-//! interarrival jitter) and, for audio, the sender's clock (see [`super::media::SenderClock`]) to
-//! turn a packet's payload back into its intended send instant. Nothing here locks per packet: the
-//! shared tables are read once per participant or stream and cached.
+//! interarrival jitter); one-way latency comes with each voice packet from the engine's send log.
+//! Nothing here locks per packet: the shared session table is read once per participant.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +15,6 @@ use std::time::{Duration, Instant};
 use callsref::proto::rtcd::ids::TrackKind as WireKind;
 use str0m::media::Mid;
 
-use super::media::SenderClock;
 use crate::engine::driver::EventSink;
 use crate::engine::participant::Event;
 use crate::measure::{
@@ -63,8 +61,6 @@ pub struct Shared {
     pub counters: Arc<HotCounters>,
     /// Participants by driver index.
     pub sessions: RwLock<HashMap<usize, Arc<SessionMeta>>>,
-    /// Audio senders by session id.
-    pub senders: RwLock<HashMap<String, Arc<SenderClock>>>,
     /// Sessions connected now (DC open, not closed).
     pub connected: AtomicU64,
     /// Sessions that received every expected track.
@@ -80,7 +76,6 @@ impl Shared {
             epoch,
             counters,
             sessions: RwLock::default(),
-            senders: RwLock::default(),
             connected: AtomicU64::new(0),
             joined: AtomicU64::new(0),
             tracks_received: AtomicU64::new(0),
@@ -107,8 +102,6 @@ struct Stream {
     jitter: f64,
     last_transit: Option<f64>,
     last_frame: Option<Instant>,
-    sender: Option<String>,
-    clock: Option<Arc<SenderClock>>,
 }
 
 impl Stream {
@@ -321,8 +314,6 @@ impl RunSink {
             jitter: 0.0,
             last_transit: None,
             last_frame: None,
-            sender: sender.clone(),
-            clock: None,
         });
         stream.received += 1;
         stream.base = stream.base.min(r.seq);
@@ -353,25 +344,14 @@ impl RunSink {
             }
             stream.last_frame = Some(r.arrival);
         }
-        if kind == TrackKind::Audio {
-            if stream.clock.is_none()
-                && let Some(sender) = &stream.sender
-            {
-                stream.clock = shared
-                    .senders
-                    .read()
-                    .ok()
-                    .and_then(|m| m.get(sender).cloned());
-            }
-            if let Some(clock) = &stream.clock
-                && let Some(sent) = clock.intended(r.fingerprint, r.arrival)
-            {
-                record = Some(Record::Latency {
-                    kind,
-                    intended_send: shared.clock(sent),
-                    received: shared.clock(r.arrival),
-                });
-            }
+        // One-way latency from the engine's send log (voice: the publisher in this harness
+        // recorded when it wrote the packet with this sequence number).
+        if let Some(sent) = r.sent {
+            record = Some(Record::Latency {
+                kind,
+                intended_send: shared.clock(sent),
+                received: shared.clock(r.arrival),
+            });
         }
         let newly_heard = sender.is_some_and(|s| part.heard.insert((kind, s)));
         let done = newly_heard
@@ -477,8 +457,6 @@ mod tests {
             jitter: 0.0,
             last_transit: None,
             last_frame: None,
-            sender: None,
-            clock: None,
         };
         assert_eq!(s.loss_delta(), (50, 2));
         // One late packet arrives and nothing new: no negative loss, nothing expected anew.

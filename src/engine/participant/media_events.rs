@@ -54,6 +54,11 @@ impl Participant {
                     track_id,
                     packets: 0,
                 };
+                if kind == Some(TrackKind::Voice)
+                    && let (Some(log), Some(sender)) = (&self.send_log, &track.sender)
+                {
+                    self.rings.insert(m.mid, log.voice(sender));
+                }
                 if m.kind == MediaKind::Video && kind == Some(TrackKind::Screen) {
                     self.pli_owed.push(m.mid);
                 }
@@ -80,7 +85,12 @@ impl Participant {
                         rx.suppress_nack(false);
                     }
                 }
-                Event::Rtp(RtpInfo::new(&p, mid, kind))
+                let mut info = RtpInfo::new(&p, mid, kind);
+                if let Some(ring) = mid.and_then(|m| self.rings.get(&m)) {
+                    // The SFU keeps the publisher's low 16 bits of the sequence number for audio.
+                    info.sent = ring.sent_at(*p.seq_no as u16);
+                }
+                Event::Rtp(info)
             }
             RtcEvent::KeyframeRequest(r) => {
                 let role = self

@@ -15,6 +15,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use callsref::proto::rtcd::dc::{DcMessage, TrackInfo};
@@ -30,6 +31,7 @@ use str0m::{Candidate, Output as RtcOutput, Rtc};
 
 use super::negotiation::{LocalChange, Negotiation};
 use super::publish::{Publication, Role};
+use super::sendlog::{SendLog, SendRing};
 use super::signal;
 use super::source::MediaSource;
 
@@ -172,6 +174,10 @@ pub struct Participant {
     loss: f64,
     jitter_s: f64,
     rtt_s: f64,
+    /// Shared send instants of every publisher in this harness (one-way latency).
+    send_log: Option<Arc<SendLog>>,
+    /// Rings of the voice tracks received, by mid.
+    rings: HashMap<Mid, Arc<SendRing>>,
 }
 
 impl Participant {
@@ -217,7 +223,16 @@ impl Participant {
             loss: 0.0,
             jitter_s: 0.0,
             rtt_s: 0.0,
+            send_log: None,
+            rings: HashMap::new(),
         }
+    }
+
+    /// Shares the harness's send log: this participant records its voice packets' send instants
+    /// there and looks up the send instant of every voice packet it receives
+    /// ([`RtpInfo::sent`]). Set it before `Join`; without it `sent` stays `None`.
+    pub fn set_send_log(&mut self, log: Arc<SendLog>) {
+        self.send_log = Some(log);
     }
 
     pub fn config(&self) -> &ParticipantConfig {
@@ -464,7 +479,12 @@ impl Participant {
                 if has_mic {
                     self.signal(RtcMessage::signal(&self.cfg.session_id, RtcType::Unmute));
                 } else if let Some(src) = source {
-                    self.pubs.push(Publication::new(Role::Voice, None, src));
+                    let mut mic = Publication::new(Role::Voice, None, src);
+                    mic.ring = self
+                        .send_log
+                        .as_ref()
+                        .map(|log| log.voice(&self.cfg.session_id));
+                    self.pubs.push(mic);
                     // `unmute` follows once the track is negotiated.
                     self.nego.want(LocalChange::AddMic);
                 } else {

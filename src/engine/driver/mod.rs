@@ -6,16 +6,23 @@
 //! the reference SFU identify a session's ICE pair by the remote address, so every participant must
 //! have its own port, as every real client does. 2000 participants per thread is 2000 descriptors.
 //!
-//! Batching: readiness comes from one `mio::Poll` per thread (epoll); a ready socket is read until
-//! `WouldBlock` (each datagram is one participant input, no per-packet allocation: one receive
-//! buffer per thread), and transmits are written straight away. recvmmsg/GSO would need either
-//! `unsafe` or a shared socket, which the port-per-participant rule above rules out.
+//! Batching: readiness comes from one `mio::Poll` per thread (epoll, edge-triggered, up to 1024
+//! ready sockets per wait); a ready socket is drained with `recvmmsg` ([`batch`], nix's safe
+//! wrapper; one set of buffers per thread, no per-packet allocation), each datagram one participant
+//! input. Transmits are written straight away with one `sendto` each: `sendmmsg` and GSO batch only
+//! datagrams of one socket, and a participant emits one or two per input (its media packet, an
+//! RTCP report, a STUN check), so there is nothing to gather.
 //!
 //! Timers: a binary heap of `(deadline, participant, generation)` per thread with lazy deletion; a
 //! participant's entry is replaced whenever its `Timeout` changes.
+//!
+//! Impairment ([`Driver::impair`]): a participant's datagrams in the impaired direction go through
+//! its seeded [`Impairer`](super::impair::Impairer); a dropped one is never sent (up) or never handed to the participant
+//! (down), a delayed one waits in the thread's [`DelayQueue`](super::impair::DelayQueue) (its bytes in a pooled buffer) and is
+//! sent or handed over when the loop passes its release instant. Down-delayed datagrams are handed
+//! over with the release instant as their arrival time, as if the wire had been slower.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::io::{self, ErrorKind};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -24,12 +31,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use callsref::proto::rtcd::ws::WsMessage;
-use mio::net::UdpSocket;
-use mio::{Events, Interest, Poll, Token, Waker};
+use mio::{Poll, Token, Waker};
 
-use super::participant::{Command, Datagram, Event, Input, Output, Participant, ParticipantConfig};
-use super::publish::Role;
-use crate::measure::{Flow, HotCounters, TrackKind as FlowKind};
+use super::impair::Link;
+use super::participant::{Command, Event, ParticipantConfig};
+use super::sendlog::SendLog;
+
+mod batch;
+pub mod meter;
+mod shard;
+
+use shard::{Loop, ShardCmd};
 
 const WAKER: Token = Token(usize::MAX);
 /// Receive buffer; rtcd's datagrams stay under its 1460-byte MTU, str0m's under 1200.
@@ -90,20 +102,10 @@ pub struct ShardCounters {
     pub input_errors: u64,
     /// Largest lateness of a timer at dispatch, a self-health figure.
     pub max_timer_lag: Duration,
-}
-
-enum ShardCmd {
-    Add {
-        index: usize,
-        cfg: ParticipantConfig,
-        signal: Arc<dyn SignalSink>,
-        bound: mpsc::Sender<io::Result<SocketAddr>>,
-    },
-    Command {
-        session_id: String,
-        cmd: Command,
-    },
-    Stop,
+    /// Datagrams dropped by impairment (both directions).
+    pub impaired_dropped: u64,
+    /// Datagrams held back by impairment delay (both directions).
+    pub impaired_delayed: u64,
 }
 
 struct Shard {
@@ -119,6 +121,7 @@ pub struct Driver<S: EventSink> {
     threads: Vec<JoinHandle<(S, ShardCounters)>>,
     next: usize,
     by_session: HashMap<String, usize>,
+    send_log: Arc<SendLog>,
 }
 
 impl<S: EventSink> std::fmt::Debug for Driver<S> {
@@ -137,13 +140,13 @@ impl<S: EventSink> Driver<S> {
     }
 
     /// Like [`start`](Self::start), and every datagram the participants send or receive is counted
-    /// in `meter` per flow (audio, screen, video by the stream's SSRC; RTCP, STUN, DTLS and SCTP
-    /// as control), so wire bandwidth is measured where the bytes leave and arrive.
+    /// in `meter` per flow (see [`meter`]).
     pub fn start_metered(
         cfg: DriverConfig,
-        meter: Option<Arc<HotCounters>>,
+        meter: Option<Arc<crate::measure::HotCounters>>,
         mut make_sink: impl FnMut(usize) -> S,
     ) -> io::Result<Self> {
+        let send_log = Arc::new(SendLog::new(Instant::now()));
         let mut shards = Vec::new();
         let mut threads = Vec::new();
         for shard in 0..cfg.threads.max(1) {
@@ -160,10 +163,11 @@ impl<S: EventSink> Driver<S> {
                 }),
             };
             let sink = make_sink(shard);
-            let meter = meter.clone();
+            let log = Arc::clone(&send_log);
+            let meter = meter.clone().map(meter::Meter);
             let handle = std::thread::Builder::new()
                 .name(format!("engine-{shard}"))
-                .spawn(move || Loop::new(poll, rx, irx, sink, meter).run())?;
+                .spawn(move || Loop::new(poll, rx, irx, sink, log, meter).run())?;
             shards.push(Shard { tx, inbox, waker });
             threads.push(handle);
         }
@@ -173,7 +177,13 @@ impl<S: EventSink> Driver<S> {
             threads,
             next: 0,
             by_session: HashMap::new(),
+            send_log,
         })
+    }
+
+    /// The send log shared by all participants of this driver (one-way latency lookups).
+    pub fn send_log(&self) -> &Arc<SendLog> {
+        &self.send_log
     }
 
     /// The inbox of the shard the next [`add`](Self::add) will use: register it for the session with
@@ -225,6 +235,30 @@ impl<S: EventSink> Driver<S> {
         )
     }
 
+    /// Impairs a participant's path from now on: loss, delay and jitter on the datagrams it sends
+    /// (`Up`), receives (`Down`) or both, drawn from an RNG seeded by the participant's seed. Call it
+    /// right after [`add`](Self::add), before `Join`, so the whole session is impaired; a second
+    /// call replaces the link (and restarts its RNG).
+    pub fn impair(&self, session_id: &str, link: Link) -> io::Result<()> {
+        let shard = *self
+            .by_session
+            .get(session_id)
+            .ok_or_else(|| io::Error::new(ErrorKind::NotFound, "unknown session"))?;
+        if !(0.0..=1.0).contains(&link.loss) {
+            return Err(io::Error::new(
+                ErrorKind::InvalidInput,
+                "impairment loss must be within 0..=1",
+            ));
+        }
+        self.send(
+            shard,
+            ShardCmd::Impair {
+                session_id: session_id.to_string(),
+                link,
+            },
+        )
+    }
+
     fn send(&self, shard: usize, cmd: ShardCmd) -> io::Result<()> {
         let s = &self.shards[shard];
         s.tx.send(cmd)
@@ -242,274 +276,6 @@ impl<S: EventSink> Driver<S> {
             .into_iter()
             .filter_map(|t| t.join().ok())
             .collect()
-    }
-}
-
-struct Slot {
-    index: usize,
-    p: Participant,
-    socket: UdpSocket,
-    signal: Arc<dyn SignalSink>,
-    /// The deadline of the live heap entry; `None` once it fired (so an unchanged deadline is
-    /// pushed again).
-    deadline: Option<Instant>,
-    /// SSRCs of received media streams and their kind, learned from the participant's RTP events
-    /// (only kept when metering; a participant receives a handful of streams).
-    rx_kinds: Vec<(u32, FlowKind)>,
-}
-
-/// The SSRC of an RTP datagram; `None` for RTCP (PT 192..=223), STUN, DTLS and anything else.
-/// The RTP header stays in the clear under SRTP, so this works on encrypted packets.
-pub fn rtp_ssrc(d: &[u8]) -> Option<u32> {
-    if d.len() < 12 || !(128..=191).contains(&d[0]) || (192..=223).contains(&d[1]) {
-        return None;
-    }
-    Some(u32::from_be_bytes([d[8], d[9], d[10], d[11]]))
-}
-
-fn role_kind(role: Role) -> FlowKind {
-    match role {
-        Role::Voice => FlowKind::Audio,
-        Role::Screen => FlowKind::Screen,
-        Role::Video => FlowKind::Video,
-    }
-}
-
-fn track_kind(kind: callsref::proto::rtcd::ids::TrackKind) -> FlowKind {
-    use callsref::proto::rtcd::ids::TrackKind as K;
-    match kind {
-        K::Voice | K::ScreenAudio => FlowKind::Audio,
-        K::Screen => FlowKind::Screen,
-        K::Video => FlowKind::Video,
-    }
-}
-
-struct Loop<S> {
-    poll: Poll,
-    cmds: mpsc::Receiver<ShardCmd>,
-    inbox: mpsc::Receiver<WsMessage>,
-    sink: S,
-    slots: Vec<Slot>,
-    by_session: HashMap<String, usize>,
-    timers: BinaryHeap<Reverse<(Instant, usize)>>,
-    counters: ShardCounters,
-    buf: Vec<u8>,
-    meter: Option<Arc<HotCounters>>,
-}
-
-impl<S: EventSink> Loop<S> {
-    fn new(
-        poll: Poll,
-        cmds: mpsc::Receiver<ShardCmd>,
-        inbox: mpsc::Receiver<WsMessage>,
-        sink: S,
-        meter: Option<Arc<HotCounters>>,
-    ) -> Self {
-        Loop {
-            poll,
-            cmds,
-            inbox,
-            sink,
-            slots: Vec::new(),
-            by_session: HashMap::new(),
-            timers: BinaryHeap::new(),
-            counters: ShardCounters::default(),
-            buf: vec![0; RECV_BUF],
-            meter,
-        }
-    }
-
-    fn run(mut self) -> (S, ShardCounters) {
-        let mut events = Events::with_capacity(1024);
-        loop {
-            let now = Instant::now();
-            self.fire_timers(now);
-            let timeout = self
-                .timers
-                .peek()
-                .map(|Reverse((t, _))| t.saturating_duration_since(Instant::now()));
-            if self.poll.poll(&mut events, timeout).is_err() {
-                // EINTR and friends: just go round again.
-                continue;
-            }
-            for ev in events.iter() {
-                match ev.token() {
-                    WAKER => {
-                        if !self.on_wake() {
-                            return (self.sink, self.counters);
-                        }
-                    }
-                    Token(i) => self.read(i),
-                }
-            }
-        }
-    }
-
-    fn fire_timers(&mut self, now: Instant) {
-        while let Some(&Reverse((t, i))) = self.timers.peek() {
-            if t > now {
-                break;
-            }
-            self.timers.pop();
-            // Lazy deletion: only the entry matching the slot's current deadline is live.
-            if let Some(slot) = self.slots.get_mut(i)
-                && slot.deadline == Some(t)
-            {
-                slot.deadline = None;
-                self.counters.max_timer_lag = self.counters.max_timer_lag.max(now - t);
-                self.feed(i, Input::Timeout(now));
-            }
-        }
-    }
-
-    /// Handles commands and signalling; false when told to stop.
-    fn on_wake(&mut self) -> bool {
-        while let Ok(cmd) = self.cmds.try_recv() {
-            match cmd {
-                ShardCmd::Stop => return false,
-                ShardCmd::Add {
-                    index,
-                    cfg,
-                    signal,
-                    bound,
-                } => {
-                    let _ = bound.send(self.add(index, cfg, signal));
-                }
-                ShardCmd::Command { session_id, cmd } => {
-                    if let Some(&i) = self.by_session.get(&session_id) {
-                        self.feed(i, Input::Command(Instant::now(), cmd));
-                    }
-                }
-            }
-        }
-        while let Ok(msg) = self.inbox.try_recv() {
-            let session = match &msg {
-                WsMessage::Rtc(m) | WsMessage::Vad(m) => m.session_id.as_str(),
-                WsMessage::Close { session_id } => session_id.as_str(),
-                _ => continue,
-            };
-            if let Some(&i) = self.by_session.get(session) {
-                self.feed(i, Input::Signal(Instant::now(), msg));
-            }
-        }
-        true
-    }
-
-    fn add(
-        &mut self,
-        index: usize,
-        mut cfg: ParticipantConfig,
-        signal: Arc<dyn SignalSink>,
-    ) -> io::Result<SocketAddr> {
-        let std_socket = std::net::UdpSocket::bind(cfg.local_addr)?;
-        std_socket.set_nonblocking(true)?;
-        let mut socket = UdpSocket::from_std(std_socket);
-        let addr = socket.local_addr()?;
-        cfg.local_addr = addr;
-        let slot = self.slots.len();
-        self.poll
-            .registry()
-            .register(&mut socket, Token(slot), Interest::READABLE)?;
-        self.by_session.insert(cfg.session_id.clone(), slot);
-        let now = Instant::now();
-        self.slots.push(Slot {
-            index,
-            p: Participant::new(cfg, now),
-            socket,
-            signal,
-            deadline: None,
-            rx_kinds: Vec::new(),
-        });
-        self.feed(slot, Input::Timeout(now));
-        Ok(addr)
-    }
-
-    fn read(&mut self, i: usize) {
-        loop {
-            let Some(slot) = self.slots.get(i) else {
-                return;
-            };
-            let (n, source) = match slot.socket.recv_from(&mut self.buf) {
-                Ok(r) => r,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
-                Err(_) => return,
-            };
-            self.counters.datagrams_in += 1;
-            let destination = slot.p.config().local_addr;
-            let now = Instant::now();
-            // Disjoint borrow: the buffer is read while the slot is driven.
-            let buf = std::mem::take(&mut self.buf);
-            let d = Datagram {
-                source,
-                destination,
-                contents: &buf[..n],
-            };
-            self.feed(i, Input::Datagram(now, d));
-            if let Some(meter) = &self.meter {
-                // Classified after the participant saw it: a new stream's SSRC is learned from
-                // the RTP event of its first packet.
-                let kind = rtp_ssrc(&buf[..n]).and_then(|ssrc| {
-                    self.slots[i]
-                        .rx_kinds
-                        .iter()
-                        .find(|(s, _)| *s == ssrc)
-                        .map(|(_, k)| *k)
-                });
-                meter.received(kind.map_or(Flow::Control, Flow::Media), n);
-            }
-            self.buf = buf;
-        }
-    }
-
-    /// One input, then the full drain the participant's contract requires.
-    fn feed(&mut self, i: usize, input: Input<'_>) {
-        let slot = &mut self.slots[i];
-        if slot.p.handle_input(input).is_err() {
-            self.counters.input_errors += 1;
-        }
-        loop {
-            let out = match slot.p.poll_output() {
-                Ok(o) => o,
-                Err(_) => {
-                    // str0m refused to go on; look again shortly rather than spin.
-                    self.counters.input_errors += 1;
-                    Output::Timeout(Instant::now() + Duration::from_millis(10))
-                }
-            };
-            match out {
-                Output::Timeout(t) => {
-                    if slot.deadline != Some(t) {
-                        slot.deadline = Some(t);
-                        self.timers.push(Reverse((t, i)));
-                    }
-                    return;
-                }
-                Output::Transmit(t) => match slot.socket.send_to(&t.contents, t.destination) {
-                    Ok(n) => {
-                        self.counters.datagrams_out += 1;
-                        if let Some(meter) = &self.meter {
-                            let kind = rtp_ssrc(&t.contents)
-                                .and_then(|ssrc| slot.p.sent_role(ssrc.into()))
-                                .map(role_kind);
-                            meter.sent(kind.map_or(Flow::Control, Flow::Media), n);
-                        }
-                    }
-                    Err(_) => self.counters.send_errors += 1,
-                },
-                Output::Signal(msg) => slot.signal.send(msg),
-                Output::Event(e) => {
-                    if let (Some(_), Event::Rtp(r)) = (&self.meter, &e)
-                        && let Some(kind) = r.kind
-                    {
-                        let ssrc = *r.ssrc;
-                        if !slot.rx_kinds.iter().any(|(s, _)| *s == ssrc) {
-                            slot.rx_kinds.push((ssrc, track_kind(kind)));
-                        }
-                    }
-                    self.sink.on_event(slot.index, Instant::now(), &e)
-                }
-            }
-        }
     }
 }
 
@@ -615,22 +381,6 @@ mod tests {
     }
 
     #[test]
-    fn datagrams_are_told_apart_by_their_first_bytes() {
-        let mut rtp = vec![0x90, 111, 0, 1, 0, 0, 0, 9, 0xde, 0xad, 0xbe, 0xef, 1, 2];
-        assert_eq!(rtp_ssrc(&rtp), Some(0xdead_beef));
-        rtp[1] = 0x80 | 96; // marker bit set, VP8
-        assert_eq!(rtp_ssrc(&rtp), Some(0xdead_beef));
-        rtp[1] = 200; // RTCP sender report
-        assert_eq!(rtp_ssrc(&rtp), None);
-        assert_eq!(
-            rtp_ssrc(&[0, 1, 0, 8, 0x21, 0x12, 0xa4, 0x42, 0, 0, 0, 0]),
-            None
-        ); // STUN
-        assert_eq!(rtp_ssrc(&[23, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0]), None); // DTLS
-        assert_eq!(rtp_ssrc(&[0x80, 111, 0]), None);
-    }
-
-    #[test]
     fn mock_sfu_over_loopback_udp_two_threads() {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let (sig_tx, sig_rx) = mpsc::channel();
@@ -646,7 +396,7 @@ mod tests {
             threads: 2,
             local_ip: "127.0.0.1".parse().unwrap(),
         };
-        let meter = Arc::new(HotCounters::default());
+        let meter = Arc::new(crate::measure::HotCounters::default());
         let mut driver =
             Driver::start_metered(cfg, Some(Arc::clone(&meter)), |_| counts.clone()).unwrap();
         let sink: Arc<dyn SignalSink> = Arc::new(ToServer(sig_tx));
