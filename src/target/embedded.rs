@@ -6,6 +6,7 @@
 //! [`RtcdHost`] to connect to. The child is killed when the handle is dropped.
 
 use std::net::{IpAddr, SocketAddr};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -115,6 +116,11 @@ impl EmbeddedSfu {
             .arg("--ready-file")
             .arg(&ready_path)
             .stdin(Stdio::null())
+            // The ready line is also in the ready file; the harness's stdout is its summary.
+            .stdout(Stdio::null())
+            // Its own process group: a terminal's Ctrl-C interrupts the harness, which then
+            // ends the run cleanly, instead of killing the target under it.
+            .process_group(0)
             .spawn()
             .map_err(|source| EmbeddedError::Spawn {
                 program: name.clone(),
