@@ -16,7 +16,7 @@ use callsref::sfu::event::{HistMetric, SfuEvent};
 use callsref::sfu::{ConnId, Input, Join, Output, RtcType, Sfu, SfuConfig, SignalIn, SignalOut};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
-use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Output as RtcOutput, Rtc};
@@ -49,6 +49,9 @@ pub struct ClientOpts {
     pub dc_signaling: bool,
     /// Publish a VP8 camera track (after `video_on`) and send a packet every 20 ms.
     pub video: bool,
+    /// Share the screen with simulcast `l` (400 kbps) and `h` (2.4 Mbps), answering PLIs with
+    /// keyframes on the requested layer.
+    pub screen: bool,
 }
 
 impl Default for ClientOpts {
@@ -60,6 +63,7 @@ impl Default for ClientOpts {
             answer_server_offers: true,
             dc_signaling: false,
             video: false,
+            screen: false,
         }
     }
 }
@@ -83,6 +87,17 @@ pub struct Client {
     pub video_mid: Option<Mid>,
     /// Sequence number of the last video packet sent.
     pub video_seq: u64,
+    pub screen_mid: Option<Mid>,
+    /// Per layer (`l`, `h`): next sequence number and whether a keyframe is due.
+    pub screen_layers: [(u64, bool); 2],
+    /// RTP timestamp of the current screen frame (both layers share it, as encoders do).
+    pub screen_ts: u32,
+    /// VP8 packets received: (arrival, sequence, timestamp, layer byte `l`/`h`, keyframe start).
+    pub video_rx: Vec<(Instant, u16, u32, u8, bool)>,
+    /// Capacity of the SFU → client link (bps); `None` is unlimited. Packets queue behind it
+    /// and are lost once the queue holds over 300 ms.
+    pub down_bps: Option<f64>,
+    link_free_at: Instant,
     pub rtc_timeout: Instant,
     pub next_media: Option<Instant>,
     pub next_ping: Option<Instant>,
@@ -174,6 +189,12 @@ impl Sim {
             audio_mid: None,
             video_mid: None,
             video_seq: 20_000,
+            screen_mid: None,
+            screen_layers: [(1_000, true), (30_000, true)],
+            screen_ts: 0,
+            video_rx: vec![],
+            down_bps: None,
+            link_free_at: self.now,
             rtc_timeout: self.now,
             next_media: None,
             next_ping: None,
@@ -209,6 +230,11 @@ impl Sim {
             let payload = serde_json::json!({ "videoStreamID": video_stream });
             self.rtc_to_sfu(i, RtcType::VideoOn, serde_json::to_vec(&payload).unwrap());
         }
+        let screen_stream = format!("screen-stream-{i}");
+        if opts.screen {
+            let payload = serde_json::json!({ "screenStreamID": screen_stream });
+            self.rtc_to_sfu(i, RtcType::ScreenOn, serde_json::to_vec(&payload).unwrap());
+        }
         if opts.offer {
             let c = &mut self.clients[i];
             let mut api = c.rtc.sdp_api();
@@ -226,6 +252,18 @@ impl Sim {
                     Some(video_stream),
                     Some(format!("video-track-{i}")),
                     None,
+                ));
+            }
+            if opts.screen {
+                let mut sim = Simulcast::new();
+                sim.add_send_layer(SimulcastLayer::new("l"));
+                sim.add_send_layer(SimulcastLayer::new("h"));
+                c.screen_mid = Some(api.add_media(
+                    MediaKind::Video,
+                    Direction::SendOnly,
+                    Some(screen_stream),
+                    Some(format!("screen-track-{i}")),
+                    Some(sim),
                 ));
             }
             let (offer, pending) = api.apply().unwrap();
@@ -402,8 +440,20 @@ impl Sim {
                 Output::Transmit(t) => {
                     if let Some(client) = self.clients.iter().position(|c| c.addr == t.destination)
                     {
+                        let now = self.now;
+                        let c = &mut self.clients[client];
+                        let mut delay = UDP_DELAY;
+                        if let Some(bps) = c.down_bps {
+                            let start = c.link_free_at.max(now);
+                            if start - now > Duration::from_millis(300) {
+                                continue; // tail drop
+                            }
+                            let tx = Duration::from_secs_f64(t.contents.len() as f64 * 8.0 / bps);
+                            c.link_free_at = start + tx;
+                            delay += c.link_free_at - now;
+                        }
                         self.send(
-                            UDP_DELAY,
+                            delay,
                             Delivery::ToClient {
                                 client,
                                 data: t.contents.to_vec(),
@@ -455,7 +505,9 @@ impl Sim {
             let pending = c.pending.take().expect("answer without offer");
             c.rtc.sdp_api().accept_answer(pending, answer).unwrap();
             c.answered_by_sfu += 1;
-            let publishes = (c.opts.speak && c.audio_mid.is_some()) || c.video_mid.is_some();
+            let publishes = (c.opts.speak && c.audio_mid.is_some())
+                || c.video_mid.is_some()
+                || c.screen_mid.is_some();
             if publishes && c.next_media.is_none() {
                 c.next_media = Some(now);
             }
@@ -513,6 +565,31 @@ impl Sim {
                             .ext_vals(ext),
                     );
                     c.sent.push((c.seq as u16, ts));
+                }
+            }
+            if let Some(mid) = c.screen_mid {
+                // One 20 ms frame per layer: `l` one packet, `h` six, 1000 bytes each.
+                c.screen_ts = c.screen_ts.wrapping_add(1800);
+                for (li, (rid, packets)) in [("l", 1usize), ("h", 6)].into_iter().enumerate() {
+                    let key = std::mem::replace(&mut c.screen_layers[li].1, false);
+                    let ts = c.screen_ts;
+                    for k in 0..packets {
+                        c.screen_layers[li].0 += 1;
+                        let seq = c.screen_layers[li].0;
+                        let mut payload = vec![0u8; 1000];
+                        // VP8 descriptor: S=1 on the first packet; frame tag P=0 on keyframes.
+                        payload[0] = if k == 0 { 0x10 } else { 0x00 };
+                        payload[1] = if key { 0x00 } else { 0x01 };
+                        payload[2] = rid.as_bytes()[0];
+                        let mut api = c.rtc.direct_api();
+                        if let Some(tx) = api.stream_tx_by_mid(mid, Some(Rid::from(rid))) {
+                            tx.write_rtp(
+                                RtpWrite::new(Pt::new_with_value(96), seq.into(), ts, now, payload)
+                                    .marker(k + 1 == packets)
+                                    .nackable(true),
+                            );
+                        }
+                    }
                 }
             }
             if let Some(mid) = c.video_mid {
@@ -584,7 +661,21 @@ impl Sim {
                         }
                         other => panic!("unexpected dc message {other:?}"),
                     },
+                    Event::KeyframeRequest(r) if Some(r.mid) == c.screen_mid => {
+                        let li = usize::from(r.rid == Some(Rid::from("h")));
+                        c.screen_layers[li].1 = true;
+                    }
                     Event::RtpPacket(p) => {
+                        if *p.header.payload_type == 96 && p.payload.len() > 2 {
+                            let key = p.payload[0] & 0x10 != 0 && p.payload[1] & 0x01 == 0;
+                            c.video_rx.push((
+                                now,
+                                p.header.sequence_number,
+                                p.header.timestamp,
+                                p.payload[2],
+                                key,
+                            ));
+                        }
                         let mut api = c.rtc.direct_api();
                         let mid = api.stream_rx(&p.header.ssrc).map(|s| s.mid());
                         if let Some(mid) = mid {

@@ -391,6 +391,8 @@ impl Sfu {
             .set_crypto_provider(self.crypto.clone())
             .set_ice_lite(true)
             .set_rtp_mode(true)
+            // rtcd's GCC: start at 250 kbps; the estimate only picks simulcast layers.
+            .enable_bwe(Some(str0m::bwe::Bitrate::kbps(250)))
             .clear_codecs();
         let codecs = cfg.codec_config();
         for (codec, freq, ch, fmtp) in [
@@ -536,7 +538,8 @@ impl Sfu {
                 } => self.media_added(idx, mid, kind, &stream_id, rids),
                 Step::DcOpen => self.dc_open(idx),
                 Step::KeyframeRequest { mid, kind } => self.keyframe_request(idx, mid, kind, now),
-                Step::Bound { source, mid } => self.bind(idx, source, mid),
+                Step::Bound { source, mid } => self.bind(idx, source, mid, now),
+                Step::Estimate(bps) => self.estimate(idx, bps, now),
                 Step::Close => {
                     self.close_session(idx);
                     return;
