@@ -28,7 +28,7 @@ pub struct SfuArgs {
     /// Stop draining after this many seconds (rtcd waits forever for sessions to end).
     #[arg(long)]
     pub drain_timeout: Option<u64>,
-    /// Run no bandwidth estimator: cheaper forwarding, but simulcast viewers never leave `l`.
+    /// Run no per-session bandwidth estimator (simulcast viewers then never leave `l`).
     #[arg(long)]
     pub no_bwe: bool,
 }
