@@ -70,6 +70,8 @@ pub async fn run(args: SfuArgs) -> Result<(), ServerError> {
     )?;
     let bind = cfg.udp_bind_addr();
     let socket = UdpSocket::bind(bind).map_err(|source| ServerError::Udp { addr: bind, source })?;
+    let rcvbuf = widen_buffers(&socket);
+    tracing::debug!(rcvbuf, "udp socket receive buffer");
     let local = socket.local_addr()?;
     let advertised = advertised_addr(&cfg, local)?;
     let metrics = Arc::new(Metrics::default());
@@ -240,4 +242,53 @@ fn read_idle() -> Option<(u64, std::time::Instant)> {
     let line = s.lines().find(|l| l.starts_with("cpu "))?;
     let idle = line.split_whitespace().nth(4)?.parse().ok()?;
     Some((idle, std::time::Instant::now()))
+}
+
+/// Receive and send buffer the SFU asks for on its one UDP socket. Every session's media arrives on
+/// it, so the kernel's default (~208 KB, ~150 full datagrams) overflows after a few milliseconds
+/// of scheduling delay at call-scale rates and the drops look like network loss to every client.
+pub const UDP_BUFFER_BYTES: usize = 8 << 20;
+
+/// Widens the socket's buffers to [`UDP_BUFFER_BYTES`]: with `SO_RCVBUFFORCE` when the process may
+/// (root / CAP_NET_ADMIN), else up to `net.core.rmem_max`. Returns the receive buffer the kernel
+/// granted (it reports twice the requested size); failures leave the default and are not fatal.
+pub fn widen_buffers(socket: &UdpSocket) -> Option<usize> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let size = UDP_BUFFER_BYTES;
+    if setsockopt(socket, sockopt::RcvBufForce, &size).is_err() {
+        let _ = setsockopt(socket, sockopt::RcvBuf, &size);
+    }
+    if setsockopt(socket, sockopt::SndBufForce, &size).is_err() {
+        let _ = setsockopt(socket, sockopt::SndBuf, &size);
+    }
+    nix::sys::socket::getsockopt(socket, sockopt::RcvBuf).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proc_usize(path: &str) -> usize {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_udp_socket_gets_a_wide_receive_buffer() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let default =
+            nix::sys::socket::getsockopt(&socket, nix::sys::socket::sockopt::RcvBuf).unwrap();
+        let granted = widen_buffers(&socket).unwrap();
+        // Root may force any size; anyone else gets at most net.core.rmem_max (the kernel doubles
+        // the request for its bookkeeping and reports the doubled figure).
+        let cap = if nix::unistd::geteuid().is_root() {
+            UDP_BUFFER_BYTES
+        } else {
+            UDP_BUFFER_BYTES.min(proc_usize("/proc/sys/net/core/rmem_max"))
+        };
+        assert_eq!(granted, 2 * cap, "default was {default}");
+    }
 }
