@@ -411,9 +411,10 @@ impl CallRun<'_> {
             print!("{}", self.group_lines(&groups));
         }
         if let Some(d) = drops.filter(|d| *d > 0) {
+            // Host-wide (the network namespace's counter): other processes' drops count too.
             println!(
-                "UDP datagrams this host dropped for full receive buffers during the run: {d} \
-                 (counted as loss; the target or the harness did not read its socket in time)"
+                "UDP receive-buffer drops on this host during the run (all processes): {d}; \
+                 if the loss above is not 0, the target or the harness may not have kept up"
             );
         }
         match sessions_after {
