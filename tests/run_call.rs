@@ -161,6 +161,13 @@ fn two_calls_against_the_embedded_sfu() {
         measured > media && measured < media * 1.05,
         "{measured} vs {media}"
     );
+    // Self-health: the engine's timer lateness was sampled, and the harness kept up.
+    assert!(
+        s.self_health.loop_lag_p99_us.is_some(),
+        "{:?}",
+        s.self_health
+    );
+    assert!(!s.self_health.saturated, "{:?}", s.self_health);
     // The SFU holds no session of the run afterwards.
     assert_eq!(r.counts["target.sessions_after_run"], 0);
     let _ = std::fs::remove_dir_all(&dir);
