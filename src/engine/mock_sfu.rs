@@ -60,6 +60,12 @@ pub struct MockSfu {
     pub server_offers_answered: usize,
     /// Lock requests refused (the server held the lock).
     pub locks_refused: usize,
+    /// DC stats messages per session: (LossRate, RoundTripTime, Jitter) values in arrival order.
+    pub dc_stats: HashMap<String, Vec<DcMessage>>,
+    /// NACKs received per (receiving session, sending mid), cumulative (from str0m egress stats).
+    pub nacks: HashMap<(String, Mid), u64>,
+    /// RTP packets received per simulcast rid (`-` for none).
+    pub packets_by_rid: HashMap<String, u64>,
 }
 
 impl MockSfu {
@@ -72,6 +78,9 @@ impl MockSfu {
             now,
             server_offers_answered: 0,
             locks_refused: 0,
+            dc_stats: HashMap::new(),
+            nacks: HashMap::new(),
+            packets_by_rid: HashMap::new(),
         }
     }
 
@@ -220,6 +229,14 @@ impl MockSfu {
             }
             Event::ChannelData(d) => match DcMessage::decode(&d.data) {
                 Ok(DcMessage::Ping) => self.sessions[i].dc_out.push_back(DcMessage::Pong),
+                Ok(
+                    m @ (DcMessage::LossRate(_)
+                    | DcMessage::RoundTripTime(_)
+                    | DcMessage::Jitter(_)),
+                ) => {
+                    let id = self.sessions[i].id.clone();
+                    self.dc_stats.entry(id).or_default().push(m);
+                }
                 Ok(DcMessage::LockRequest) => {
                     let s = &mut self.sessions[i];
                     let granted = s.pending.is_none() && !s.client_locked;
@@ -267,6 +284,11 @@ impl MockSfu {
                 }
             }
             Event::RtpPacket(p) => {
+                let rid = p.header.ext_vals.rid.map(|r| r.to_string());
+                *self
+                    .packets_by_rid
+                    .entry(rid.unwrap_or_else(|| "-".into()))
+                    .or_default() += 1;
                 let sender = self.sessions[i].id.clone();
                 let Some(src_mid) = self.sessions[i]
                     .rtc
@@ -304,6 +326,10 @@ impl MockSfu {
                     );
                     self.drain(j);
                 }
+            }
+            Event::MediaEgressStats(st) => {
+                let id = self.sessions[i].id.clone();
+                self.nacks.insert((id, st.mid), st.nacks);
             }
             Event::KeyframeRequest(r) => {
                 // Forward a viewer's PLI to every publisher of that track (no rate limit here).
@@ -345,6 +371,7 @@ impl SimServer for MockSfu {
                     .enable_opus(true, false)
                     .enable_vp8(true)
                     .set_rtp_mode(true)
+                    .set_stats_interval(Some(std::time::Duration::from_secs(1)))
                     .build(now);
                 let _ = &mut rtc;
                 self.sessions.push(Session {

@@ -376,6 +376,7 @@ impl<S: SimServer> Sim<S> {
 mod tests {
     use std::sync::Arc;
 
+    use callsref::proto::rtcd::dc::DcMessage;
     use callsref::proto::rtcd::ids::TrackKind;
 
     use super::*;
@@ -593,6 +594,98 @@ mod tests {
             "screen publication removed"
         );
         assert!(s.participant(0).is_settled());
+    }
+
+    #[test]
+    fn mock_sfu_gets_dc_stats_every_four_seconds() {
+        let mut s = sim(2, LinkConfig::default(), false);
+        s.run_until(Duration::from_secs(5), 100_000, all_dc_open)
+            .unwrap();
+        // Rounds at +4 s and +8 s after the data channel opened.
+        s.run_for(Duration::from_secs(9)).unwrap();
+        for i in 0..2 {
+            let stats = &s.server.dc_stats[&format!("session{i:02}")];
+            let count = |f: fn(&DcMessage) -> bool| stats.iter().filter(|m| f(m)).count();
+            assert_eq!(
+                count(|m| matches!(m, DcMessage::LossRate(_))),
+                2,
+                "{stats:?}"
+            );
+            assert_eq!(count(|m| matches!(m, DcMessage::RoundTripTime(_))), 2);
+            assert_eq!(count(|m| matches!(m, DcMessage::Jitter(_))), 2);
+            assert!(
+                stats
+                    .iter()
+                    .all(|m| !matches!(m, DcMessage::LossRate(l) if *l != 0.0)),
+                "no loss on a clean link: {stats:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn mock_sfu_viewer_nacks_lost_video_packets() {
+        let link = LinkConfig {
+            loss: 0.05,
+            ..LinkConfig::default()
+        };
+        let mut s = sim(2, link, false);
+        s.run_until(Duration::from_secs(10), 200_000, all_dc_open)
+            .unwrap();
+        s.command(
+            0,
+            Command::ScreenOn {
+                low: video(),
+                high: None,
+            },
+        )
+        .unwrap();
+        s.run_until(Duration::from_secs(15), 400_000, |s| {
+            s.participant(1)
+                .remote_tracks()
+                .any(|(_, t)| t.kind == Some(TrackKind::Screen) && t.packets > 0)
+        })
+        .unwrap();
+        s.run_for(Duration::from_secs(6)).unwrap();
+        // ~90 video packets over two 5 % hops: the viewer NACKs the gaps it sees.
+        let nacks: u64 = s
+            .server
+            .nacks
+            .iter()
+            .filter(|((id, _), _)| id == "session01")
+            .map(|(_, n)| n)
+            .sum();
+        assert!(nacks > 0, "viewer sent no NACK: {:?}", s.server.nacks);
+    }
+
+    #[test]
+    fn mock_sfu_simulcast_screen_sends_both_layers_with_rids() {
+        let mut s = sim(2, LinkConfig::default(), false);
+        s.run_until(Duration::from_secs(5), 100_000, all_dc_open)
+            .unwrap();
+        s.command(
+            0,
+            Command::ScreenOn {
+                low: video(),
+                high: Some(video()),
+            },
+        )
+        .unwrap();
+        s.run_until(Duration::from_secs(5), 200_000, |s| {
+            s.server.packets_by_rid.get("h").copied().unwrap_or(0) > 0
+        })
+        .unwrap();
+        let (l0, h0) = (s.server.packets_by_rid["l"], s.server.packets_by_rid["h"]);
+        s.run_for(Duration::from_secs(2)).unwrap();
+        // Each layer is a 5 fps clip of 3 packets a frame: 30 packets in 2 s.
+        let l = s.server.packets_by_rid["l"] - l0;
+        let h = s.server.packets_by_rid["h"] - h0;
+        assert!((28..=32).contains(&l), "low layer {l}");
+        assert!((28..=32).contains(&h), "high layer {h}");
+        assert_eq!(
+            s.server.packets_by_rid.get("-"),
+            None,
+            "no packet without a rid"
+        );
     }
 
     #[test]

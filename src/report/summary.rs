@@ -185,6 +185,13 @@ pub struct Summary {
     pub thresholds: Vec<ThresholdResult>,
     /// Complete, healthy and every threshold held.
     pub passed: bool,
+    /// Job loads only (absent for call runs): what a run of recording jobs against an offloader
+    /// measured. A failed job load fails the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_load: Option<super::jobload::JobLoadSummary>,
+    /// One row per rtcd host when calls were placed over hosts (absent for the embedded target).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<super::hosts::HostRow>,
     /// Sessions the target still held for the run's calls after the last leave (0 is clean;
     /// counted from `GET /calls/{id}/sessions`); null when not checked.
     #[serde(default)]
@@ -459,7 +466,11 @@ impl Summary {
                 )
             })
             .collect();
-        let passed = manifest.complete && !saturated && thresholds.iter().all(|t| t.passed);
+        let job_load = super::jobload::JobLoadSummary::compute(series, histograms, counts);
+        let passed = manifest.complete
+            && !saturated
+            && thresholds.iter().all(|t| t.passed)
+            && job_load.as_ref().is_none_or(|j| j.passed);
         let duration_ms = manifest
             .ended_unix_ms
             .saturating_sub(manifest.started_unix_ms);
@@ -478,6 +489,8 @@ impl Summary {
             self_health,
             thresholds,
             passed,
+            job_load,
+            hosts: super::hosts::rows(counts),
             target_sessions_after: counts.get("target.sessions_after_run").copied(),
             impairment_groups: impairment_groups(histograms, counts),
         }

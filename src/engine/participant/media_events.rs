@@ -5,11 +5,14 @@
 use callsref::proto::rtcd::dc::DcMessage;
 use callsref::proto::rtcd::ids::{TrackId, TrackKind};
 use str0m::media::MediaKind;
+use str0m::rtp::Ssrc;
 use str0m::{Event as RtcEvent, IceConnectionState};
 
 use super::super::negotiation::LockStep;
 use super::super::signal::{self, Via};
-use super::{Event, Output, Participant, ParticipantError, RemoteTrack, RtpInfo, STATS_INTERVAL};
+use super::{
+    Event, Output, Participant, ParticipantError, Remote, RemoteTrack, RtpInfo, STATS_INTERVAL,
+};
 
 impl Participant {
     pub(super) fn on_rtc_event(&mut self, e: RtcEvent) -> Result<(), ParticipantError> {
@@ -54,27 +57,42 @@ impl Participant {
                     track_id,
                     packets: 0,
                 };
-                if kind == Some(TrackKind::Voice)
-                    && let (Some(log), Some(sender)) = (&self.send_log, &track.sender)
-                {
-                    self.rings.insert(m.mid, log.voice(sender));
-                }
+                let ring = match (&self.send_log, &track.sender) {
+                    (Some(log), Some(sender)) if kind == Some(TrackKind::Voice) => {
+                        Some(log.voice(sender))
+                    }
+                    _ => None,
+                };
                 if m.kind == MediaKind::Video && kind == Some(TrackKind::Screen) {
                     self.pli_owed.push(m.mid);
                 }
-                self.remote.insert(m.mid, track.clone());
+                let entry = Remote {
+                    track: track.clone(),
+                    ring,
+                };
+                // A reused mid replaces its old track in place, so cached indexes stay valid.
+                match self.remote.iter_mut().find(|r| r.track.mid == m.mid) {
+                    Some(old) => *old = entry,
+                    None => self.remote.push(entry),
+                }
                 Event::TrackAdded(track)
             }
             RtcEvent::RtpPacket(p) => {
-                let mid = self
-                    .rtc
-                    .direct_api()
-                    .stream_rx(&p.header.ssrc)
-                    .map(|rx| rx.mid());
-                let kind = mid.and_then(|m| self.remote.get(&m)).and_then(|t| t.kind);
-                if let Some(t) = mid.and_then(|m| self.remote.get_mut(&m)) {
-                    t.packets += 1;
-                }
+                let ssrc = p.header.ssrc;
+                let remote = self.remote_index(ssrc).map(|i| &mut self.remote[i]);
+                let (mid, kind, sent) = match remote {
+                    Some(r) => {
+                        r.track.packets += 1;
+                        // The SFU keeps the publisher's low 16 bits of the sequence number for
+                        // audio.
+                        let sent = r.ring.as_ref().and_then(|g| g.sent_at(*p.seq_no as u16));
+                        (Some(r.track.mid), r.track.kind, sent)
+                    }
+                    None => {
+                        let mid = self.rtc.direct_api().stream_rx(&ssrc).map(|rx| rx.mid());
+                        (mid, None, None)
+                    }
+                };
                 if !self.nack_on.contains(&p.header.ssrc)
                     && matches!(kind, Some(TrackKind::Screen | TrackKind::Video))
                 {
@@ -86,10 +104,7 @@ impl Participant {
                     }
                 }
                 let mut info = RtpInfo::new(&p, mid, kind);
-                if let Some(ring) = mid.and_then(|m| self.rings.get(&m)) {
-                    // The SFU keeps the publisher's low 16 bits of the sequence number for audio.
-                    info.sent = ring.sent_at(*p.seq_no as u16);
-                }
+                info.sent = sent;
                 Event::Rtp(info)
             }
             RtcEvent::KeyframeRequest(r) => {
@@ -110,8 +125,8 @@ impl Participant {
                 // Jitter is reported in RTP clock units; convert to seconds by the media clock.
                 let clock = if self
                     .remote
-                    .get(&s.mid)
-                    .is_some_and(|t| t.media == MediaKind::Audio)
+                    .iter()
+                    .any(|r| r.track.mid == s.mid && r.track.media == MediaKind::Audio)
                 {
                     48_000.0
                 } else {
@@ -131,6 +146,18 @@ impl Participant {
         };
         self.out.push_back(Output::Event(ev));
         Ok(())
+    }
+
+    /// The index in `remote` of the track an SSRC belongs to, cached per SSRC: every received
+    /// packet needs it, and a call's receiver has few streams, so a short scan beats hashing.
+    fn remote_index(&mut self, ssrc: Ssrc) -> Option<usize> {
+        if let Some(&(_, i)) = self.ssrc_index.iter().find(|(s, _)| *s == ssrc) {
+            return Some(i);
+        }
+        let mid = self.rtc.direct_api().stream_rx(&ssrc).map(|rx| rx.mid())?;
+        let i = self.remote.iter().position(|r| r.track.mid == mid)?;
+        self.ssrc_index.push((ssrc, i));
+        Some(i)
     }
 
     pub(super) fn on_dc(&mut self, data: &[u8], binary: bool) -> Result<(), ParticipantError> {

@@ -159,7 +159,10 @@ pub struct Participant {
     /// DC messages waiting to be written (one str0m mutation each).
     dc_out: VecDeque<DcMessage>,
     media_map: HashMap<String, TrackInfo>,
-    remote: HashMap<Mid, RemoteTrack>,
+    /// Remote tracks in the order they were added (few per receiver; scanned, not hashed).
+    remote: Vec<Remote>,
+    /// SSRC → index in `remote`, filled on a stream's first packet.
+    ssrc_index: Vec<(Ssrc, usize)>,
     /// Video SSRCs whose NACK generation is switched on already.
     nack_on: Vec<Ssrc>,
     /// Video mids still owed a PLI on their first packet (the Go client asks for a keyframe).
@@ -176,8 +179,13 @@ pub struct Participant {
     rtt_s: f64,
     /// Shared send instants of every publisher in this harness (one-way latency).
     send_log: Option<Arc<SendLog>>,
-    /// Rings of the voice tracks received, by mid.
-    rings: HashMap<Mid, Arc<SendRing>>,
+}
+
+/// A remote track and, for voice, its publisher's send ring.
+#[derive(Debug)]
+struct Remote {
+    track: RemoteTrack,
+    ring: Option<Arc<SendRing>>,
 }
 
 impl Participant {
@@ -210,7 +218,8 @@ impl Participant {
             deferred: VecDeque::new(),
             dc_out: VecDeque::new(),
             media_map: HashMap::new(),
-            remote: HashMap::new(),
+            remote: Vec::new(),
+            ssrc_index: Vec::new(),
             nack_on: Vec::new(),
             pli_owed: Vec::new(),
             pubs: Vec::new(),
@@ -224,7 +233,6 @@ impl Participant {
             jitter_s: 0.0,
             rtt_s: 0.0,
             send_log: None,
-            rings: HashMap::new(),
         }
     }
 
@@ -263,7 +271,7 @@ impl Participant {
 
     /// Remote tracks known so far, by mid.
     pub fn remote_tracks(&self) -> impl Iterator<Item = (&Mid, &RemoteTrack)> {
-        self.remote.iter()
+        self.remote.iter().map(|r| (&r.track.mid, &r.track))
     }
 
     /// Packets written per published role so far.
