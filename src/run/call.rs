@@ -3,8 +3,8 @@
 //! aggregator thread, probes, progress) → results directory, terminal summary, report → exit code.
 //!
 //! Exit codes: 0 passed; 1 a threshold failed, the harness was saturated or the target kept
-//! sessions; 2 bad input, could not
-//! run, or the target died (partial results written); 130 on Ctrl-C (partial results written).
+//! sessions; 2 bad input, could not run, or the target died (partial results written); 130 on
+//! Ctrl-C (partial results written).
 
 use std::collections::HashMap;
 use std::path::Path;
