@@ -336,7 +336,12 @@ impl CallRun<'_> {
                 .unwrap_or_default(),
             host,
         };
+        // Stops the embedded child (if any) and removes its config and credential store.
+        let scratch = setup.embedded.as_ref().map(|s| s.dir().to_path_buf());
         drop(setup);
+        if let Some(dir) = scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         let result = RunResult::new(manifest, measured);
         result.write(self.out)?;
         print!("{}", crate::report::text::render(&result));
