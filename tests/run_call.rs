@@ -161,6 +161,13 @@ fn two_calls_against_the_embedded_sfu() {
         measured > media && measured < media * 1.05,
         "{measured} vs {media}"
     );
+    // Self-health: the engine's timer lateness was sampled, and the harness kept up.
+    assert!(
+        s.self_health.loop_lag_p99_us.is_some(),
+        "{:?}",
+        s.self_health
+    );
+    assert!(!s.self_health.saturated, "{:?}", s.self_health);
     // The SFU holds no session of the run afterwards.
     assert_eq!(r.counts["target.sessions_after_run"], 0);
     let _ = std::fs::remove_dir_all(&dir);
@@ -202,7 +209,9 @@ direction = "down"
     assert!(lossy.expected > 2_000, "{lossy:?}");
     let loss = lossy.loss.unwrap();
     assert!((0.04..=0.06).contains(&loss), "lossy group loss {loss}");
-    assert_eq!(clean.lost, 0, "{clean:?}");
+    // The others lose nothing to the harness; a loaded host may still drop the odd datagram in
+    // a full socket buffer (five runs of this file share two cores), hence not exactly 0.
+    assert!(clean.loss.unwrap() < 0.005, "{clean:?}");
     // One-way latency of what the group receives: 50 ms more than the others'.
     let rise = lossy.latency_p50_us.unwrap() as f64 - clean.latency_p50_us.unwrap() as f64;
     assert!(

@@ -2,11 +2,11 @@
 //! rtcd hosts) → engine (one event loop per core, the plan's timed commands) → measure (sinks,
 //! aggregator thread, probes, progress) → results directory, terminal summary, report → exit code.
 //!
-//! Exit codes: 0 passed; 1 a threshold failed or the harness was saturated; 2 bad input, could not
-//! run, or the target died (partial results written); 130 on Ctrl-C (partial results written).
+//! Exit codes: 0 passed; 1 a threshold failed, the harness was saturated or the target kept
+//! sessions; 2 bad input, could not run, or the target died (partial results written); 130 on
+//! Ctrl-C (partial results written).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,12 +19,12 @@ use tokio::sync::Notify;
 use super::RunArgs;
 use super::media::RunMedia;
 use super::progress::Progress;
-use super::sink::{Expected, RunSink, SessionMeta, Shared};
+use super::sink::{RunSink, Shared};
 use super::target::TargetSetup;
 use super::ticker::Ticker;
+use super::timeline::Live;
 use crate::engine::driver::{Driver, DriverConfig};
-use crate::engine::impair::Link;
-use crate::engine::participant::{Command, LEAVE_TIMEOUT, ParticipantConfig};
+use crate::engine::participant::{Command, LEAVE_TIMEOUT};
 use crate::measure::{
     Aggregator, HealthLimits, HotCounters, Interval, Sampler, ServerSource, WireOverhead,
 };
@@ -32,9 +32,7 @@ use crate::report::{
     EndReason, FORMAT_VERSION, Host, Manifest, RunResult, ScenarioInfo, SeriesWriter, ShardEntry,
     Tool,
 };
-use crate::scenario::{
-    Action, DEFAULT_MAX_CALL_SIZE, Id, Plan, PlanConfig, Scenario, Session, ShardSpec,
-};
+use crate::scenario::{DEFAULT_MAX_CALL_SIZE, Plan, PlanConfig, Scenario, ShardSpec};
 use crate::target::embedded::EmbeddedSfu;
 
 /// Exit code after Ctrl-C (128 + SIGINT, as shells report it).
@@ -111,31 +109,13 @@ fn prepare_out(out: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
 }
 
-/// One planned action of one session, by position in the plan.
-#[derive(Debug, Clone, Copy)]
-struct Step {
-    at: Duration,
-    call: usize,
-    session: usize,
-    action: Action,
-}
-
-/// A session's live state across joins.
-#[derive(Debug, Default)]
-struct Live {
-    session_id: Option<String>,
-    joins: u64,
-    mic_given: bool,
-    muted: bool,
-}
-
-struct CallRun<'a> {
-    args: &'a RunArgs,
-    scenario: &'a Scenario,
-    full: &'a Plan,
-    plan: &'a Plan,
-    media: &'a RunMedia,
-    out: &'a Path,
+pub(super) struct CallRun<'a> {
+    pub(super) args: &'a RunArgs,
+    pub(super) scenario: &'a Scenario,
+    pub(super) full: &'a Plan,
+    pub(super) plan: &'a Plan,
+    pub(super) media: &'a RunMedia,
+    pub(super) out: &'a Path,
 }
 
 /// How the timeline ended.
@@ -147,50 +127,6 @@ enum Ending {
 }
 
 impl CallRun<'_> {
-    /// Every planned action of this plan's sessions, in time order.
-    fn steps(&self) -> Vec<Step> {
-        let mut steps: Vec<Step> = Vec::new();
-        for (c, call) in self.plan.calls().iter().enumerate() {
-            for (s, session) in call.sessions().iter().enumerate() {
-                steps.extend(session.events().iter().map(|e| Step {
-                    at: e.at,
-                    call: c,
-                    session: s,
-                    action: e.action,
-                }));
-            }
-        }
-        // Stable: a session's own events keep their planned order at equal times.
-        steps.sort_by_key(|s| s.at);
-        steps
-    }
-
-    /// Tracks `session` expects when it joins at `at`: one per sender already in its call (from
-    /// the whole plan, so a call split across shards counts its remote senders too).
-    fn expected(&self, session: &Session, at: Duration) -> Expected {
-        self.senders(session, at, at)
-    }
-
-    /// The senders of `session`'s call (other than itself) in the call at some time in
-    /// `[from, to]`, by kind.
-    fn senders(&self, session: &Session, from: Duration, to: Duration) -> Expected {
-        let mut e = Expected::default();
-        let Some(call) = self.full.calls().get(session.call() as usize) else {
-            return e;
-        };
-        for other in call.sessions() {
-            if other.index() == session.index() || other.join_at() > to || other.leave_at() <= from
-            {
-                continue;
-            }
-            let r = other.roles();
-            e.audio += u32::from(r.speaker);
-            e.screen += u32::from(r.screen);
-            e.video += u32::from(r.camera);
-        }
-        e
-    }
-
     async fn execute(self) -> anyhow::Result<ExitCode> {
         let started_wall = SystemTime::now();
         let drops_before = super::ticker::udp_rcvbuf_errors();
@@ -400,7 +336,12 @@ impl CallRun<'_> {
                 .unwrap_or_default(),
             host,
         };
+        // Stops the embedded child (if any) and removes its config and credential store.
+        let scratch = setup.embedded.as_ref().map(|s| s.dir().to_path_buf());
         drop(setup);
+        if let Some(dir) = scratch {
+            let _ = std::fs::remove_dir_all(dir);
+        }
         let result = RunResult::new(manifest, measured);
         result.write(self.out)?;
         print!("{}", crate::report::text::render(&result));
@@ -411,9 +352,10 @@ impl CallRun<'_> {
             print!("{}", self.group_lines(&groups));
         }
         if let Some(d) = drops.filter(|d| *d > 0) {
+            // Host-wide (the network namespace's counter): other processes' drops count too.
             println!(
-                "UDP datagrams this host dropped for full receive buffers during the run: {d} \
-                 (counted as loss; the target or the harness did not read its socket in time)"
+                "UDP receive-buffer drops on this host during the run (all processes): {d}; \
+                 if the loss above is not 0, the target or the harness may not have kept up"
             );
         }
         match sessions_after {
@@ -516,163 +458,6 @@ impl CallRun<'_> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    /// Plays the timeline: each planned action at its time.
-    async fn play(
-        &self,
-        setup: &mut TargetSetup,
-        driver: &mut Driver<RunSink>,
-        shared: &Arc<Shared>,
-        state: &mut HashMap<(usize, usize), Live>,
-        call_host: &mut HashMap<usize, usize>,
-        epoch: Instant,
-    ) -> anyhow::Result<()> {
-        let seed = self.plan.seed();
-        for step in self.steps() {
-            tokio::time::sleep_until((epoch + step.at).into()).await;
-            let call = &self.plan.calls()[step.call];
-            let session = &call.sessions()[step.session];
-            let live = state.entry((step.call, step.session)).or_default();
-            if step.action == Action::Join {
-                let host = match call_host.get(&step.call) {
-                    Some(h) => *h,
-                    None => {
-                        let h = setup.target.place_call().await;
-                        call_host.insert(step.call, h);
-                        h
-                    }
-                };
-                let session_id = if live.joins == 0 {
-                    session.id().to_string()
-                } else {
-                    // A rejoin is a new connection: a new session id, as the plugin makes one.
-                    Id::derive(
-                        seed,
-                        "rejoin",
-                        &[
-                            u64::from(call.index()),
-                            u64::from(session.index()),
-                            live.joins,
-                        ],
-                    )
-                    .to_string()
-                };
-                let cfg = ParticipantConfig {
-                    call_id: call.id().to_string(),
-                    user_id: session.user_id().to_string(),
-                    session_id: session_id.clone(),
-                    channel_id: Id::derive(seed, "channel", &[u64::from(call.index())]).to_string(),
-                    dc_signaling: false,
-                    local_addr: SocketAddr::new(setup.local_ip, 0),
-                    seed: session.rng_seed() ^ live.joins,
-                };
-                let (index, _) = tokio::task::block_in_place(|| {
-                    setup.target.hosts()[host].add_participant(driver, cfg)
-                })?;
-                let expected = self.expected(session, step.at);
-                // Every track this connection should receive while it is in the call (its
-                // leave is the next one planned).
-                let until = session
-                    .events()
-                    .iter()
-                    .find(|e| e.at >= step.at && e.action == Action::Leave)
-                    .map_or(session.leave_at(), |e| e.at);
-                let all = self.senders(session, step.at, until);
-                shared.tracks_expected.fetch_add(
-                    u64::from(all.audio + all.screen + all.video),
-                    Ordering::Relaxed,
-                );
-                if let Ok(mut m) = shared.sessions.write() {
-                    m.insert(
-                        index,
-                        Arc::new(SessionMeta {
-                            session_id: session_id.clone(),
-                            scheduled: step.at,
-                            expected,
-                            group: session.impairment(),
-                        }),
-                    );
-                }
-                // The session's impairment group: its packets are dropped and delayed in the
-                // engine's own packet path, from before its join on.
-                if let Some(imp) = self.plan.impairment_of(session) {
-                    let link = Link {
-                        loss: imp.loss().as_fraction(),
-                        delay: imp.delay(),
-                        jitter: imp.jitter(),
-                        direction: imp.direction(),
-                    };
-                    driver.impair(&session_id, link)?;
-                }
-                driver.command(&session_id, Command::Join)?;
-                let roles = session.roles();
-                if roles.speaker && !live.muted {
-                    self.unmute(driver, session, live, &session_id)?;
-                }
-                if roles.screen
-                    && let Some(mode) = call.screen()
-                {
-                    let (low, high) = self.media.screen(session, mode, live.joins);
-                    driver.command(&session_id, Command::ScreenOn { low, high })?;
-                }
-                if roles.camera {
-                    let cam = self.media.camera(session, live.joins);
-                    driver.command(&session_id, Command::VideoOn(cam))?;
-                }
-                live.joins += 1;
-                live.session_id = Some(session_id);
-                continue;
-            }
-            let Some(id) = live.session_id.clone() else {
-                continue;
-            };
-            match step.action {
-                Action::Join => {}
-                Action::Leave => driver.command(&id, Command::Leave)?,
-                Action::Mute => {
-                    live.muted = true;
-                    driver.command(&id, Command::Mute)?;
-                }
-                Action::Unmute => {
-                    live.muted = false;
-                    self.unmute(driver, session, live, &id)?;
-                }
-                Action::ScreenOff => driver.command(&id, Command::ScreenOff)?,
-                Action::ScreenOn => {
-                    if let Some(mode) = call.screen() {
-                        let (low, high) = self.media.screen(session, mode, live.joins + 100);
-                        driver.command(&id, Command::ScreenOn { low, high })?;
-                    }
-                }
-                Action::VideoOff => driver.command(&id, Command::VideoOff)?,
-                Action::VideoOn => {
-                    let cam = self.media.camera(session, live.joins + 100);
-                    driver.command(&id, Command::VideoOn(cam))?;
-                }
-            }
-        }
-        // The plan ends with the last leave; wait for the leave ramp's end before measuring stops.
-        tokio::time::sleep_until((epoch + self.plan.phases().end).into()).await;
-        Ok(())
-    }
-
-    fn unmute(
-        &self,
-        driver: &Driver<RunSink>,
-        session: &Session,
-        live: &mut Live,
-        session_id: &str,
-    ) -> anyhow::Result<()> {
-        if live.mic_given {
-            driver.command(session_id, Command::Unmute(None))?;
-            return Ok(());
-        }
-        if let Some(mic) = self.media.mic(session, live.joins) {
-            driver.command(session_id, Command::Unmute(Some(mic)))?;
-            live.mic_given = true;
-        }
-        Ok(())
     }
 }
 

@@ -50,6 +50,7 @@ pub mod progress;
 pub mod sink;
 pub mod target;
 pub mod ticker;
+pub mod timeline;
 
 /// `callsbench run` arguments.
 #[derive(Debug, clap::Args)]

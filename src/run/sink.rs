@@ -383,6 +383,10 @@ impl RunSink {
 }
 
 impl EventSink for RunSink {
+    fn on_timer_lag(&mut self, lag: Duration) {
+        self.recorder.record(Record::LoopLag { lag });
+    }
+
     fn on_event(&mut self, index: usize, now: Instant, event: &Event) {
         match event {
             Event::JoinSent => self.reach(index, JoinPhase::Sent, now),

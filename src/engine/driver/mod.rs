@@ -80,6 +80,10 @@ impl Inbox {
 pub trait EventSink: Send + 'static {
     /// `participant` is the driver-wide index given by [`Driver::add`].
     fn on_event(&mut self, participant: usize, now: Instant, event: &Event);
+
+    /// A participant's timer fired `lag` after its deadline (the event loop's lateness, a
+    /// self-health input). Called for every fired timer; ignored unless overridden.
+    fn on_timer_lag(&mut self, _lag: Duration) {}
 }
 
 /// Driver settings.

@@ -148,6 +148,7 @@ impl<S: EventSink> Loop<S> {
             {
                 slot.deadline = None;
                 self.counters.max_timer_lag = self.counters.max_timer_lag.max(now - t);
+                self.sink.on_timer_lag(now - t);
                 self.feed(i, Input::Timeout(now));
             }
         }
