@@ -41,6 +41,12 @@ pub enum Command {
     Media(MediaCommand),
     /// Run a scenario. Scenarios with an [offloader] table run a job load against a calls-offloader.
     Run(crate::run::RunArgs),
+    /// Reproduce a published rtcd benchmark table (scenarios/tables/*.toml) on this machine, scaled.
+    Table(crate::table::TableArgs),
+    /// The embedded reference SFU (`callsref sfu`), for runs where the `callsref` binary was not
+    /// built beside this one (`cargo run -- run ...`): the harness spawns itself as the target.
+    #[command(hide = true)]
+    Sfu(callsref::sfu::server::SfuArgs),
 }
 
 /// `callsbench conform <target>`.
@@ -89,5 +95,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => crate::run::command(args),
+        Command::Table(args) => crate::table::command(args),
+        Command::Sfu(args) => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(callsref::sfu::server::run(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

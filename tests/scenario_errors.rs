@@ -20,7 +20,7 @@ fn unknown_top_level_key() {
     assert_eq!(
         error(&text),
         "bad.toml:2:1: unknown field `colour`, expected one of `name`, `description`, `seed`, \
-         `phases`, `calls`, `media`, `churn`, `impairment`, `thresholds`"
+         `phases`, `calls`, `media`, `churn`, `impairment`, `thresholds`, `drain`"
     );
 }
 

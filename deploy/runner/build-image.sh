@@ -8,7 +8,8 @@
 #                                     [--transcriber-version vX.Y.Z] [--release]
 # Defaults: registry "callsbench", v0.8.13 and v0.7.2 (the versions the Calls plugin pins).
 # The binary is linked statically against musl when the x86_64-unknown-linux-musl target is
-# installed (`rustup target add x86_64-unknown-linux-musl`), else against glibc with crt-static.
+# installed (`rustup target add x86_64-unknown-linux-musl`) and a musl C compiler is present (Debian's
+# musl-tools: aws-lc-sys compiles C), else against glibc with crt-static.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -27,7 +28,8 @@ while (($#)); do
     esac
 done
 
-if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl; then
+if rustup target list --installed 2>/dev/null | grep -qx x86_64-unknown-linux-musl &&
+    command -v x86_64-linux-musl-gcc >/dev/null 2>&1; then
     target=x86_64-unknown-linux-musl
     flags=""
 else

@@ -130,7 +130,7 @@ async fn sigkill_and_restart_keeps_records_settles_and_reattaches() {
     let long = create(json!({"runner_run_ms": 20000})).await;
     let failed_before = create(json!({"runner_exit_code": 2})).await;
     // The last one is settled by the live service before the crash.
-    let settled = eventually(Duration::from_secs(15), async || {
+    let settled = eventually(Duration::from_secs(20), async || {
         let (_, b) = get(&client, &format!("{url}/{failed_before}"), &auth).await;
         b.contains("stop_at")
     })
@@ -263,5 +263,52 @@ async fn fifty_successful_jobs_leave_no_container_or_volume() {
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
         latencies.last().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_container_stuck_in_created_is_swept_with_its_volume() {
+    let _guard = docker_lock().await;
+    require_docker();
+    ensure_image();
+    // What a crash between create and start leaves: a labelled job container that never ran, with
+    // its /data volume.
+    let volume = format!("calls-recorder-sweep{:x}", rand::random::<u64>());
+    let id = docker_out(&[
+        "create",
+        "--label",
+        "app=mattermost-calls-offloader",
+        "--mount",
+        &format!("type=volume,source={volume},target=/data"),
+        &format!("{REGISTRY}/calls-recorder:v0.8.13"),
+    ])
+    .trim()
+    .to_owned();
+    assert!(!id.is_empty(), "docker create failed");
+    let short: String = id.chars().take(12).collect();
+    assert!(all_labelled().contains(&short));
+    assert!(job_volumes().contains(&volume));
+
+    let dir = temp_dir("sweep");
+    let cfg = config(&dir, "docker", 4, false).replace(
+        "stop_grace_seconds = 3\n",
+        "stop_grace_seconds = 3\nretention_interval_seconds = 1\ncreated_grace_seconds = 5\n",
+    );
+    let _off = Offloader::spawn(&dir, &cfg);
+    // Younger than the grace: still there after the first pass.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let early = all_labelled().contains(&short);
+    let gone = eventually(Duration::from_secs(20), async || {
+        !all_labelled().contains(&short) && !job_volumes().contains(&volume)
+    })
+    .await;
+    if !gone {
+        docker_out(&["rm", "-f", "-v", &id]);
+        docker_out(&["volume", "rm", &volume]);
+    }
+    assert!(early, "swept before the grace elapsed");
+    assert!(
+        gone,
+        "the never-started container or its volume is still there"
     );
 }

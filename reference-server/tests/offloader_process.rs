@@ -28,6 +28,7 @@ fn jobs(limit: usize, retention: Duration) -> Arc<Jobs> {
         stop_grace: Duration::from_secs(2),
         retention,
         retention_interval: Duration::from_millis(100),
+        created_grace: Duration::from_secs(60),
     };
     Jobs::new(Backend::Process(backend), store, limit, timing)
 }
@@ -142,6 +143,7 @@ fn restart_settles_exited_jobs_and_reattaches_running_ones() {
             stop_grace: Duration::from_secs(2),
             retention: Duration::ZERO,
             retention_interval: Duration::from_secs(60),
+            created_grace: Duration::from_secs(60),
         };
         Jobs::new(Backend::Process(backend), store, 4, timing)
     };

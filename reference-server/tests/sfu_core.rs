@@ -2,7 +2,7 @@
 
 mod sfu_sim;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use callsref::proto::rtcd::DcMessage;
 use callsref::sfu::RtcType;
@@ -112,6 +112,16 @@ fn no_offer_within_ten_seconds_closes_the_session() {
     );
     assert_eq!(sim.sfu.session_count(), 0);
     assert!(sim.sfu.call_sessions("group1", "call1").is_none());
+    // rtcd counts the missed offer as `rtcd_rtc_errors_total{type="signaling"}`.
+    let signaling: Vec<_> = sim
+        .events
+        .iter()
+        .filter(|(_, e)| {
+            matches!(e, SfuEvent::Error { group, kind }
+                if group == "group1" && *kind == ErrorKind::Signaling)
+        })
+        .collect();
+    assert_eq!(signaling.len(), 1, "{:?}", sim.events);
 }
 
 #[test]
@@ -361,4 +371,194 @@ fn one_audio_packet_fans_out_to_every_receiver() {
             "listener {i}"
         );
     }
+}
+
+#[test]
+fn a_lost_video_packet_is_resent_on_the_viewers_nack() {
+    let mut sim = Sim::new();
+    let publisher = sim.join(
+        "call1",
+        ClientOpts {
+            video: true,
+            ..Default::default()
+        },
+    );
+    let viewer = sim.join("call1", ClientOpts::default());
+    let end = sim.now + secs(4.0);
+    assert!(
+        sim.run_until(|s| s.received_from(viewer, publisher).len() > 20, end),
+        "the viewer never received video"
+    );
+    // Lose one packet on the SFU → viewer leg, a few packets ahead of the publisher.
+    let lost = (sim.clients[publisher].video_seq + 5) as u16;
+    sim.drop_video = Some((viewer, lost));
+    sim.run_for(secs(1.0));
+    let dropped_at = *sim
+        .dropped
+        .first()
+        .expect("the packet was dropped on the way");
+    let got: Vec<_> = sim
+        .received_from(viewer, publisher)
+        .into_iter()
+        .filter(|(seq, _, _)| *seq == lost)
+        .collect();
+    assert_eq!(got.len(), 1, "the lost packet arrived {} times", got.len());
+    let resent_at = got[0].2;
+    // A resend, not the original: it came after the drop, within a few NACK round trips.
+    assert!(resent_at > dropped_at, "{resent_at:?} <= {dropped_at:?}");
+    assert!(
+        resent_at - dropped_at < secs(0.5),
+        "resent after {:?}",
+        resent_at - dropped_at
+    );
+    // Video kept flowing around it.
+    let after = sim
+        .received_from(viewer, publisher)
+        .iter()
+        .filter(|(seq, _, _)| seq.wrapping_sub(lost) < 0x8000 && *seq != lost)
+        .count();
+    assert!(after > 20, "{after} packets after the loss");
+}
+
+/// Layer (`l`/`h`) of the screen packets a viewer received between two instants.
+fn layers_between(sim: &Sim, viewer: usize, from: Instant, to: Instant) -> (usize, usize) {
+    let rx = &sim.clients[viewer].video_rx;
+    let in_range = rx.iter().filter(|p| p.0 >= from && p.0 < to);
+    let low = in_range.clone().filter(|p| p.3 == b'l').count();
+    let high = in_range.filter(|p| p.3 == b'h').count();
+    (low, high)
+}
+
+#[test]
+fn simulcast_viewer_starts_low_moves_up_with_the_estimate_and_back_down_when_it_drops() {
+    let mut sim = Sim::new();
+    let sharer = sim.join(
+        "call1",
+        ClientOpts {
+            screen: true,
+            ..Default::default()
+        },
+    );
+    let viewer = sim.join("call1", ClientOpts::default());
+    let t0 = sim.now;
+    let end = sim.now + secs(4.0);
+    assert!(
+        sim.run_until(|s| s.clients[viewer].video_rx.len() > 20, end),
+        "the viewer never received the screen"
+    );
+    let first = sim.clients[viewer].video_rx[0];
+    // Starts on the low layer (no estimate yet), at a keyframe.
+    assert_eq!(first.3, b'l');
+    let (low, high) = layers_between(&sim, viewer, t0, sim.now);
+    assert_eq!(high, 0, "{low} low, {high} high before any estimate");
+
+    // A clean link: the estimate grows past 0.9 × 2.4 Mbps; after the 10 s backoff the viewer
+    // moves to `h`.
+    let end = sim.now + secs(30.0);
+    assert!(
+        sim.run_until(
+            |s| s.clients[viewer]
+                .video_rx
+                .last()
+                .is_some_and(|p| p.3 == b'h'),
+            end
+        ),
+        "never moved to h; estimates: {:?}",
+        estimates(&sim)
+    );
+    let up_at = sim.now;
+    assert!(up_at - t0 >= secs(10.0), "moved up after {:?}", up_at - t0);
+    sim.run_for(secs(2.0));
+    let (low, high) = layers_between(&sim, viewer, up_at + secs(0.5), sim.now);
+    assert!(
+        high > 400 && low == 0,
+        "after the switch: {low} low, {high} high"
+    );
+    assert_continuous(&sim, viewer);
+
+    // The viewer's downlink drops to 1 Mbps: `h` no longer fits, back to `l` without waiting
+    // for the backoff.
+    sim.clients[viewer].down_bps = Some(1_000_000.0);
+    let cut = sim.now;
+    let end = sim.now + secs(10.0);
+    assert!(
+        sim.run_until(
+            |s| s.clients[viewer]
+                .video_rx
+                .last()
+                .is_some_and(|p| p.3 == b'l'),
+            end
+        ),
+        "never moved back to l; estimates: {:?}",
+        estimates(&sim)
+    );
+    let down_at = sim.now;
+    assert!(
+        down_at - cut < secs(8.0),
+        "moved down after {:?}",
+        down_at - cut
+    );
+    eprintln!(
+        "simulcast: up to h {:?} after the first packet, down to l {:?} after the cut",
+        up_at - t0,
+        down_at - cut
+    );
+    sim.run_for(secs(2.0));
+    let (low, high) = layers_between(&sim, viewer, down_at + secs(1.0), sim.now);
+    assert!(
+        low > 50 && high == 0,
+        "after the drop: {low} low, {high} high"
+    );
+    assert_continuous(&sim, viewer);
+    let _ = sharer;
+}
+
+/// The receiver's sequence numbers never jump across a layer switch (only losses leave gaps)
+/// and the first new packet after each switch starts a keyframe.
+fn assert_continuous(sim: &Sim, viewer: usize) {
+    let rx = &sim.clients[viewer].video_rx;
+    let mut seqs: Vec<u16> = rx.iter().map(|p| p.1).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    let span = seqs.last().unwrap().wrapping_sub(seqs[0]) as usize + 1;
+    assert!(
+        span <= seqs.len() + seqs.len() / 10,
+        "sequence spans {span} for {} packets",
+        seqs.len()
+    );
+    // In arrival order, leaving out resends (older than the newest seen) of lost packets.
+    let mut newest: Option<u16> = None;
+    let rx: Vec<_> = rx
+        .iter()
+        .filter(|p| {
+            let fresh = newest.is_none_or(|n| p.1.wrapping_sub(n).wrapping_sub(1) < 0x8000);
+            if fresh {
+                newest = Some(p.1);
+            }
+            fresh
+        })
+        .copied()
+        .collect();
+    for (i, w) in rx.windows(2).enumerate() {
+        if w[0].3 != w[1].3 {
+            let around: Vec<_> = rx[i.saturating_sub(3)..(i + 5).min(rx.len())]
+                .iter()
+                .map(|p| (p.1, p.2, p.3 as char, p.4))
+                .collect();
+            assert!(
+                w[1].4,
+                "switch to {} not at a keyframe: {around:?}",
+                w[1].3 as char
+            );
+        }
+    }
+}
+
+fn estimates(sim: &Sim) -> Vec<String> {
+    sim.sfu
+        .call_sessions("group1", "call1")
+        .unwrap_or_default()
+        .iter()
+        .map(|s| format!("{}: {:?}", s.ids.session_id, s.estimate))
+        .collect()
 }

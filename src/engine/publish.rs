@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use str0m::Rtc;
 use str0m::media::{Mid, Pt, Rid};
-use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo, Vp8Descriptor};
+use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo, Ssrc, Vp8Descriptor};
 
 use super::sendlog::SendRing;
 use super::source::{MediaPacket, MediaSource};
@@ -41,6 +41,9 @@ pub struct Publication {
     pub sending: bool,
     /// Packets written so far.
     pub packets: u64,
+    /// The SSRC str0m sends this stream with, known once a packet was written (lets a driver tell
+    /// its outgoing datagrams apart per role for bandwidth accounting).
+    pub ssrc: Option<Ssrc>,
     /// Where send instants are recorded for receivers' one-way latency (voice only).
     pub ring: Option<Arc<SendRing>>,
 }
@@ -55,6 +58,7 @@ impl Publication {
             pt: None,
             sending: false,
             packets: 0,
+            ssrc: None,
             ring: None,
         }
     }
@@ -110,6 +114,7 @@ impl Publication {
         let Some(tx) = api.stream_tx_by_mid(mid, self.rid) else {
             return false;
         };
+        self.ssrc = Some(tx.ssrc());
         // The PictureID is patched as str0m serialises the packet, so the shared payload is never
         // copied; a payload without a VP8 descriptor is sent unpatched.
         let patch = picture_id.and_then(|pid| {

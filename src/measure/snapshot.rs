@@ -117,6 +117,20 @@ pub struct Snapshot {
     pub pacing_error_p99_us: Option<u64>,
     /// Broken self-health limits (`cpu|loop_lag|pacing`), empty when healthy.
     pub saturation: String,
+    /// Job loads: jobs the offloader accepted (create answered 200) in the second. Absent in
+    /// files written before job loads had a series; read as 0.
+    #[serde(default)]
+    pub jobs_created: u64,
+    /// Job loads: creates rejected with "max concurrent jobs reached" in the second.
+    #[serde(default)]
+    pub jobs_rejected: u64,
+    /// Job loads: jobs whose record was removed (exit 0 settled) in the second.
+    #[serde(default)]
+    pub jobs_finished: u64,
+    /// Job loads: most labelled job containers seen running in the second (Docker, sampled);
+    /// empty when not sampled.
+    #[serde(default)]
+    pub containers_running: Option<u64>,
 }
 
 impl Snapshot {
@@ -153,6 +167,10 @@ impl Snapshot {
             loop_lag_p99_us: None,
             pacing_error_p99_us: None,
             saturation: String::new(),
+            jobs_created: 0,
+            jobs_rejected: 0,
+            jobs_finished: 0,
+            containers_running: None,
         }
     }
 

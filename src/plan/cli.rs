@@ -5,10 +5,12 @@
 //! Exit codes: 0 success; 1 no size fits, or the leave-one-out median CPU error is above the 10 % goal;
 //! 2 bad input.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use super::calibrate;
 use super::catalog::Family;
 use super::flow::CallMix;
 use super::model::{Validation, leave_one_out};
@@ -21,9 +23,8 @@ use crate::cli::EXIT_FAILED;
 /// Goal for the leave-one-out median CPU error, in percent (the Reports issue).
 pub const VALIDATE_GOAL_PCT: f64 = 10.0;
 
-/// Predict rtcd or calls-offloader resource use from the published benchmark tables.
-///
-/// Local calibration (`--calibrate DIR`) is not available yet: it needs the harness's results format.
+/// Predict rtcd or calls-offloader resource use from the published benchmark tables, or from a model
+/// calibrated on local results (`--calibrate DIR...`).
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct PlanArgs {
@@ -32,21 +33,21 @@ pub struct PlanArgs {
     /// Number of concurrent calls.
     #[arg(
         long,
-        required_unless_present = "validate",
+        required_unless_present_any = ["validate", "calibrate"],
         conflicts_with = "validate"
     )]
     pub calls: Option<u32>,
     /// Participants per call.
     #[arg(
         long,
-        required_unless_present = "validate",
+        required_unless_present_any = ["validate", "calibrate"],
         conflicts_with = "validate"
     )]
     pub users: Option<u32>,
     /// Unmuted (speaking) participants per call.
     #[arg(
         long,
-        required_unless_present = "validate",
+        required_unless_present_any = ["validate", "calibrate"],
         conflicts_with = "validate"
     )]
     pub unmuted: Option<u32>,
@@ -66,6 +67,14 @@ pub struct PlanArgs {
     /// Print the leave-one-out error of the model on every published row.
     #[arg(long)]
     pub validate: bool,
+    /// Refit the model on these local results directories (manifest.json + series/histograms, as
+    /// written by `callsbench run`), print the fitted terms and the fit error; with --calls/--users/
+    /// --unmuted, also plan with the calibrated model.
+    #[arg(long, num_args = 1.., value_name = "DIR", conflicts_with = "validate")]
+    pub calibrate: Vec<PathBuf>,
+    /// With --calibrate: fit to the local results and the family's published rows together.
+    #[arg(long, requires = "calibrate")]
+    pub with_published: bool,
     /// Print JSON instead of a text table.
     #[arg(long, global = true)]
     pub json: bool,
@@ -86,6 +95,9 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
     if args.validate {
         return validate(args.family, args.json);
     }
+    if !args.calibrate.is_empty() {
+        return calibrate(&args);
+    }
     // Invariant: clap requires these three unless --validate, handled above.
     let (Some(calls), Some(users), Some(unmuted)) = (args.calls, args.users, args.unmuted) else {
         anyhow::bail!("--calls, --users and --unmuted are required");
@@ -101,6 +113,53 @@ pub fn run(args: PlanArgs) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)
+    })
+}
+
+fn calibrate(args: &PlanArgs) -> anyhow::Result<ExitCode> {
+    let family = args.family.unwrap_or(Family::C7i);
+    let table = if args.with_published {
+        Some(BenchmarkTable::published(family)?)
+    } else {
+        None
+    };
+    let cal = calibrate::calibrate(&args.calibrate, table.as_ref())?;
+    let plan = match (args.calls, args.users, args.unmuted) {
+        (Some(calls), Some(users), Some(unmuted)) => {
+            let mix = CallMix::new(calls, users, unmuted, args.screen, args.video)?;
+            let note = format!(
+                "model calibrated on {} local results directories{}",
+                cal.local,
+                if cal.published > 0 {
+                    format!(" and {} published {family} rows", cal.published)
+                } else {
+                    " (CPU in cores of the host they ran on, taken as vCPUs)".to_owned()
+                }
+            );
+            Some(planner::plan_with_model(
+                mix,
+                family,
+                args.headroom,
+                &cal.model,
+                Some(note),
+            )?)
+        }
+        (None, None, None) => None,
+        _ => anyhow::bail!("--calls, --users and --unmuted go together"),
+    };
+    if args.json {
+        let value = serde_json::json!({ "calibration": cal, "plan": plan });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        print!("{}", calibrate::render_calibration(&cal));
+        if let Some(p) = &plan {
+            println!();
+            print!("{}", p.render());
+        }
+    }
+    Ok(match plan {
+        Some(p) if p.pick.is_none() => ExitCode::from(EXIT_FAILED),
+        _ => ExitCode::SUCCESS,
     })
 }
 

@@ -2,9 +2,9 @@
 //! (`scenarios/tables/`), the flow model that turns a call mix into media flows, an EC2 instance
 //! catalog, non-negative linear resource models fit to the published rows with leave-one-out
 //! validation, and the `plan` command built on them.
-//!
-//! Not here yet: refitting on local results (`--calibrate`), which needs the harness's results format.
+//! `calibrate` refits the same models on local results directories (`plan --calibrate DIR...`).
 
+pub mod calibrate;
 pub mod catalog;
 pub mod cli;
 pub mod flow;

@@ -35,6 +35,8 @@ pub enum FitError {
     },
     #[error("leave-one-out needs at least 2 rows, the table has {0}")]
     TooFewRows(usize),
+    #[error("no observation has a positive {0} figure to fit")]
+    NoData(&'static str),
 }
 
 /// One fitted term: the cost of one unit of a flow count.
@@ -175,21 +177,63 @@ pub struct CapacityModel {
     pub rows_fitted: usize,
 }
 
+/// One operating point the models are fit to: the flows and what they cost. A published row or a
+/// local results directory (`calibrate`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Observation {
+    /// What it is, for reports (`row 3`, a results directory).
+    pub label: String,
+    pub flows: Flows,
+    /// Busy vCPUs (or cores of the measured host).
+    pub busy_vcpus: f64,
+    pub memory_bytes: f64,
+    pub in_bps: f64,
+    pub out_bps: f64,
+}
+
+impl From<&BenchmarkRow> for Observation {
+    fn from(r: &BenchmarkRow) -> Self {
+        Self {
+            label: format!("row {} ({}, {})", r.row, r.label(), r.instance.name),
+            flows: r.mix().flows(),
+            busy_vcpus: r.busy_vcpus(),
+            memory_bytes: r.memory.value().0,
+            in_bps: r.bandwidth_in.value().0,
+            out_bps: r.bandwidth_out.value().0,
+        }
+    }
+}
+
 impl CapacityModel {
     /// Fits every model to these rows.
     pub fn fit(rows: &[&BenchmarkRow]) -> Result<Self, FitError> {
-        let flows: Vec<Flows> = rows.iter().map(|r| r.mix().flows()).collect();
-        let col = |f: fn(&Flows) -> Vec<f64>| flows.iter().map(f).collect::<Vec<_>>();
-        let cpu_y: Vec<f64> = rows.iter().map(|r| r.busy_vcpus()).collect();
-        let mem_y: Vec<f64> = rows.iter().map(|r| r.memory.value().0).collect();
-        let out_y: Vec<f64> = rows.iter().map(|r| r.bandwidth_out.value().0).collect();
-        let in_y: Vec<f64> = rows.iter().map(|r| r.bandwidth_in.value().0).collect();
+        let obs: Vec<Observation> = rows.iter().map(|r| Observation::from(*r)).collect();
+        Self::fit_observations(&obs)
+    }
+
+    /// Fits every model to these observations. For each resource, observations with a value that
+    /// is not positive are left out (a relative residual cannot be taken of them).
+    pub fn fit_observations(obs: &[Observation]) -> Result<Self, FitError> {
+        let fit_one = |resource: &'static str,
+                       names: &[(&'static str, &'static str)],
+                       x: fn(&Flows) -> Vec<f64>,
+                       y: fn(&Observation) -> f64| {
+            let (xs, ys): (Vec<Vec<f64>>, Vec<f64>) = obs
+                .iter()
+                .filter(|o| y(o).is_finite() && y(o) > 0.0)
+                .map(|o| (x(&o.flows), y(o)))
+                .unzip();
+            if ys.is_empty() {
+                return Err(FitError::NoData(resource));
+            }
+            Linear::fit(resource, names, &xs, &ys)
+        };
         Ok(Self {
-            cpu: Linear::fit("cpu", CPU_TERMS, &col(cpu_x), &cpu_y)?,
-            memory: Linear::fit("memory", MEMORY_TERMS, &col(memory_x), &mem_y)?,
-            bandwidth_out: Linear::fit("bandwidth out", OUT_TERMS, &col(out_x), &out_y)?,
-            bandwidth_in: Linear::fit("bandwidth in", IN_TERMS, &col(in_x), &in_y)?,
-            rows_fitted: rows.len(),
+            cpu: fit_one("cpu", CPU_TERMS, cpu_x, |o| o.busy_vcpus)?,
+            memory: fit_one("memory", MEMORY_TERMS, memory_x, |o| o.memory_bytes)?,
+            bandwidth_out: fit_one("bandwidth out", OUT_TERMS, out_x, |o| o.out_bps)?,
+            bandwidth_in: fit_one("bandwidth in", IN_TERMS, in_x, |o| o.in_bps)?,
+            rows_fitted: obs.len(),
         })
     }
 
@@ -211,7 +255,7 @@ impl CapacityModel {
 }
 
 /// Signed error of a prediction, in percent of the published value.
-fn error_pct(predicted: f64, published: f64) -> f64 {
+pub fn error_pct(predicted: f64, published: f64) -> f64 {
     (predicted - published) / published * 100.0
 }
 
@@ -246,7 +290,20 @@ pub struct ErrorSummary {
 
 impl ErrorSummary {
     fn of(rows: &[RowCheck], err: impl Fn(&RowCheck) -> f64) -> Self {
-        let mut abs: Vec<f64> = rows.iter().map(|r| err(r).abs()).collect();
+        let errors: Vec<(u32, f64)> = rows.iter().map(|r| (r.row, err(r))).collect();
+        Self::of_errors(&errors)
+    }
+
+    /// Median and worst of signed percentage errors, each with its row number; all zero when empty.
+    pub fn of_errors(errors: &[(u32, f64)]) -> Self {
+        if errors.is_empty() {
+            return Self {
+                median_abs_pct: 0.0,
+                worst_abs_pct: 0.0,
+                worst_row: 0,
+            };
+        }
+        let mut abs: Vec<f64> = errors.iter().map(|(_, e)| e.abs()).collect();
         abs.sort_by(f64::total_cmp);
         let n = abs.len();
         let median = if n % 2 == 1 {
@@ -254,13 +311,11 @@ impl ErrorSummary {
         } else {
             (abs[n / 2 - 1] + abs[n / 2]) / 2.0
         };
-        let worst = rows
-            .iter()
-            .max_by(|a, b| err(a).abs().total_cmp(&err(b).abs()));
+        let worst = errors.iter().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
         Self {
             median_abs_pct: median,
             worst_abs_pct: abs[n - 1],
-            worst_row: worst.map_or(0, |r| r.row),
+            worst_row: worst.map_or(0, |w| w.0),
         }
     }
 }

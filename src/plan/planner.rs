@@ -63,6 +63,22 @@ pub fn plan(mix: CallMix, family: Family, headroom_pct: f64) -> Result<Plan, Pla
     }
     let table = BenchmarkTable::published(family)?;
     let model = CapacityModel::fit_table(&table)?;
+    plan_with_model(mix, family, headroom_pct, &model, None)
+}
+
+/// Like [`plan`], with a model fit elsewhere (`--calibrate`); `model_note` replaces the note that
+/// says what the model was fit to.
+pub fn plan_with_model(
+    mix: CallMix,
+    family: Family,
+    headroom_pct: f64,
+    model: &CapacityModel,
+    model_note: Option<String>,
+) -> Result<Plan, PlanError> {
+    if !(headroom_pct > 0.0 && headroom_pct <= 100.0) {
+        return Err(PlanError::Headroom(headroom_pct));
+    }
+    let table = BenchmarkTable::published(family)?;
     let flows = mix.flows();
     let demand = model.predict(&flows);
     let sizes: Vec<SizeFit> = catalog::family(family)
@@ -85,7 +101,10 @@ pub fn plan(mix: CallMix, family: Family, headroom_pct: f64) -> Result<Plan, Pla
         })
         .collect();
     let pick = sizes.iter().find(|s| s.fits).map(|s| s.instance.name);
-    let notes = notes(&table, &mix, &flows, &sizes);
+    let mut notes = notes(&table, &mix, &flows, &sizes);
+    if let (Some(n), Some(first)) = (model_note, notes.first_mut()) {
+        *first = n;
+    }
     Ok(Plan {
         family,
         mix,

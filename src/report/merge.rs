@@ -182,6 +182,13 @@ fn add_row(m: &mut Snapshot, r: &Snapshot, probes: bool) {
     m.joins += r.joins;
     m.join_failures += r.join_failures;
     m.jobs_running += r.jobs_running;
+    m.jobs_created += r.jobs_created;
+    m.jobs_rejected += r.jobs_rejected;
+    m.jobs_finished += r.jobs_finished;
+    m.containers_running = match (m.containers_running, r.containers_running) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    };
     if probes {
         m.server_cpu_cores = r.server_cpu_cores;
         m.server_rss_bytes = r.server_rss_bytes;

@@ -31,6 +31,8 @@
 pub mod cli;
 pub mod compare;
 pub mod files;
+pub mod hosts;
+pub mod jobload;
 pub mod merge;
 pub mod model;
 pub mod plots;

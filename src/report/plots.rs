@@ -97,6 +97,16 @@ const GREEN_: RGBColor = RGBColor(44, 160, 44);
 const RED_: RGBColor = RGBColor(214, 39, 40);
 const PURPLE: RGBColor = RGBColor(148, 103, 189);
 
+/// The palette, for figures drawn in sibling modules.
+pub mod colors {
+    use plotters::style::RGBColor;
+    pub const BLUE: RGBColor = super::BLUE_;
+    pub const ORANGE: RGBColor = super::ORANGE;
+    pub const GREEN: RGBColor = super::GREEN_;
+    pub const RED: RGBColor = super::RED_;
+    pub const PURPLE: RGBColor = super::PURPLE;
+}
+
 fn bands(r: &RunResult) -> Vec<Band> {
     let p = &r.manifest.scenario.phases;
     let end = r.series.last().map_or(p.end_s, |row| (row.t_s + 1) as f64);
@@ -124,7 +134,8 @@ fn bands(r: &RunResult) -> Vec<Band> {
     ]
 }
 
-fn cdf_line(label: &str, h: &LatencyHistogram, color: RGBColor) -> Option<Line> {
+/// A step CDF of a histogram in milliseconds; `None` when it is empty.
+pub fn cdf_line(label: &str, h: &LatencyHistogram, color: RGBColor) -> Option<Line> {
     (!h.is_empty()).then(|| Line {
         label: format!("{label} (n={})", h.count()),
         // Drawn as steps: a straight line between buckets would invent values in between.
@@ -155,6 +166,10 @@ pub fn figures(r: &RunResult) -> Vec<Figure> {
     };
     let b = bands(r);
     let time = "time since start (s)".to_owned();
+    // A job load has no media: its figure, and the target's CPU/memory when they were probed.
+    if let Some(figures) = super::jobload::figures(r) {
+        return figures;
+    }
     let mut out = vec![
         Figure {
             name: "cpu_memory",

@@ -185,6 +185,61 @@ pub struct Summary {
     pub thresholds: Vec<ThresholdResult>,
     /// Complete, healthy and every threshold held.
     pub passed: bool,
+    /// Job loads only (absent for call runs): what a run of recording jobs against an offloader
+    /// measured. A failed job load fails the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_load: Option<super::jobload::JobLoadSummary>,
+    /// One row per rtcd host when calls were placed over hosts (absent for the embedded target).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<super::hosts::HostRow>,
+    /// Sessions the target still held for the run's calls after the last leave (0 is clean;
+    /// counted from `GET /calls/{id}/sessions`); null when not checked.
+    #[serde(default)]
+    pub target_sessions_after: Option<u64>,
+    /// Per impairment group (and `unimpaired`): loss and one-way latency of the streams the
+    /// group's sessions received; empty for a scenario without `[[impairment]]`.
+    #[serde(default)]
+    pub impairment_groups: Vec<GroupFigures>,
+}
+
+/// What the sessions of one impairment group received.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupFigures {
+    /// Group name (`unimpaired` for the sessions in no group).
+    pub name: String,
+    /// Media packets expected on the group's received streams.
+    pub expected: u64,
+    /// Of those, lost.
+    pub lost: u64,
+    /// lost / expected.
+    pub loss: Option<f64>,
+    /// One-way audio latency of the group's received packets.
+    pub latency_p50_us: Option<u64>,
+    pub latency_p99_us: Option<u64>,
+}
+
+/// The impairment groups recorded as `group.<name>.expected|lost` counts and
+/// `group.<name>.latency` histograms, by name.
+fn impairment_groups(histograms: &Histograms, counts: &Counts) -> Vec<GroupFigures> {
+    counts
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix("group.")?.strip_suffix(".expected")?, *v)))
+        .map(|(name, expected)| {
+            let lost = counts
+                .get(&format!("group.{name}.lost"))
+                .copied()
+                .unwrap_or(0);
+            let latency = histograms.get(&format!("group.{name}.latency"));
+            GroupFigures {
+                name: name.to_owned(),
+                expected,
+                lost,
+                loss: (expected > 0).then(|| lost as f64 / expected as f64),
+                latency_p50_us: latency.and_then(|h| h.quantile_us(0.5)),
+                latency_p99_us: latency.and_then(|h| h.quantile_us(0.99)),
+            }
+        })
+        .collect()
 }
 
 /// The steady window: from the plan's steady start (last planned join + settle) to its first leave,
@@ -411,7 +466,11 @@ impl Summary {
                 )
             })
             .collect();
-        let passed = manifest.complete && !saturated && thresholds.iter().all(|t| t.passed);
+        let job_load = super::jobload::JobLoadSummary::compute(series, histograms, counts);
+        let passed = manifest.complete
+            && !saturated
+            && thresholds.iter().all(|t| t.passed)
+            && job_load.as_ref().is_none_or(|j| j.passed);
         let duration_ms = manifest
             .ended_unix_ms
             .saturating_sub(manifest.started_unix_ms);
@@ -430,6 +489,10 @@ impl Summary {
             self_health,
             thresholds,
             passed,
+            job_load,
+            hosts: super::hosts::rows(counts),
+            target_sessions_after: counts.get("target.sessions_after_run").copied(),
+            impairment_groups: impairment_groups(histograms, counts),
         }
     }
 }
@@ -487,6 +550,33 @@ fn evaluate(
 mod tests {
     use super::*;
     use crate::report::synthetic::Synthetic;
+
+    #[test]
+    fn impairment_groups_and_target_sessions_come_from_the_counts() {
+        let mut r = Synthetic::small().generate();
+        assert!(r.summary.impairment_groups.is_empty());
+        assert_eq!(r.summary.target_sessions_after, None);
+        r.counts.insert("group.lossy.expected".into(), 2_000);
+        r.counts.insert("group.lossy.lost".into(), 100);
+        r.counts.insert("group.unimpaired.expected".into(), 500);
+        r.counts.insert("target.sessions_after_run".into(), 0);
+        let mut h = LatencyHistogram::new();
+        h.record_us(51_000);
+        r.histograms.insert("group.lossy.latency".into(), h);
+        r.resummarise();
+        let g = &r.summary.impairment_groups;
+        assert_eq!(g.len(), 2);
+        assert_eq!((g[0].name.as_str(), g[0].loss), ("lossy", Some(0.05)));
+        assert!(
+            g[0].latency_p50_us
+                .is_some_and(|us| us.abs_diff(51_000) < 100)
+        );
+        assert_eq!(
+            (g[1].name.as_str(), g[1].lost, g[1].latency_p50_us),
+            ("unimpaired", 0, None)
+        );
+        assert_eq!(r.summary.target_sessions_after, Some(0));
+    }
 
     #[test]
     fn late_joins_push_the_steady_window_back() {

@@ -174,26 +174,34 @@ pub fn sections(result: &RunResult) -> Vec<Section> {
         micros(h.pacing_error_p99_us),
     ]);
 
-    let mut out = vec![
-        Section {
-            title: "Benchmark row",
-            table: bench,
-        },
-        Section {
-            title: "Quality of experience",
-            table: qoe,
-        },
-        Section {
-            title: "Per flow",
-            table: flow,
-        },
-        Section {
-            title: "Harness self-health",
-            table: health,
-        },
-    ];
+    let mut out = vec![];
+    if let Some(j) = &s.job_load {
+        // A job load has no calls: its own tables take the place of the call sections.
+        for (title, table) in super::jobload::tables(j) {
+            out.push(Section { title, table });
+        }
+    } else {
+        out.extend([
+            Section {
+                title: "Benchmark row",
+                table: bench,
+            },
+            Section {
+                title: "Quality of experience",
+                table: qoe,
+            },
+            Section {
+                title: "Per flow",
+                table: flow,
+            },
+        ]);
+    }
+    out.push(Section {
+        title: "Harness self-health",
+        table: health,
+    });
     let j = &s.jobs;
-    if j.started > 0 || j.failed > 0 {
+    if s.job_load.is_none() && (j.started > 0 || j.failed > 0) {
         let mut t = Table::new([
             "Started",
             "Completed",
@@ -214,6 +222,44 @@ pub fn sections(result: &RunResult) -> Vec<Section> {
         ]);
         out.push(Section {
             title: "Jobs",
+            table: t,
+        });
+    }
+    if !s.hosts.is_empty() {
+        let mut t = Table::new([
+            "Host",
+            "Calls",
+            "Sessions",
+            "Joins",
+            "Join failures",
+            "Disconnects",
+            "Drain",
+        ]);
+        for h in &s.hosts {
+            let drain = h.drain.as_ref().map_or("–".to_owned(), |d| {
+                format!(
+                    "at {} s: {} calls live ({} ended clean, {} disconnects, {} failed joins after), {} placed after, {} diverted",
+                    sig3(d.at_s),
+                    d.calls_live,
+                    d.calls_ended_clean,
+                    d.disconnects_after,
+                    d.join_failures_after,
+                    d.calls_placed_after,
+                    d.calls_diverted
+                )
+            });
+            t.row([
+                h.address.clone(),
+                h.calls.to_string(),
+                h.sessions.to_string(),
+                h.joins.to_string(),
+                h.join_failures.to_string(),
+                h.disconnects.to_string(),
+                drain,
+            ]);
+        }
+        out.push(Section {
+            title: "Hosts",
             table: t,
         });
     }

@@ -4,9 +4,52 @@
 //! any other scenario is a call load against rtcd (the embedded reference SFU when no `--rtcd` is
 //! given). Both write a results directory (`manifest.json`, `series.csv`, `summary.json`, ...; see
 //! [`crate::report`]) and print a terminal summary.
+//!
+//! # A call load ([`call`])
+//!
+//! ```text
+//! scenario ─▶ Plan (--shard, --start-at) ─▶ target ([`target`]: embedded SFU child | rtcd hosts)
+//!   ─▶ engine Driver, one event loop per core, wire metering on ─▶ the plan's timeline:
+//!        join: place the call (first join), add the participant, impair it (its group), Join,
+//!              then Unmute(mic) / ScreenOn(l[, h]) / VideoOn(camera) from the scenario's files
+//!        churn: Mute / Unmute / ScreenOff / ScreenOn / VideoOff / VideoOn / Leave + rejoin
+//!   ─▶ [`sink::RunSink`] per engine thread ─▶ [`ticker::Ticker`] (1 s rows, probes, progress)
+//!   ─▶ RunResult ─▶ files, terminal summary, report.md/html ─▶ exit code
+//! ```
+//!
+//! What is measured, and how:
+//! - **Join phases** from the session's *scheduled* join: `sent` (join + offer out), `answer`
+//!   (first offer/answer done), `ice_connected`, `dc_open`, `first_media` — the first packet of
+//!   every track whose sender was in the call when the session joined (a session with nothing to
+//!   expect completes at `dc_open`). A session that never completes counts as a failure at the
+//!   first phase it missed.
+//! - **Loss** per received stream from its extended sequence numbers (RFC 3550: expected =
+//!   highest − first + 1), reported once a second; late packets never make it negative.
+//!   **Jitter**: RFC 3550 interarrival jitter per stream, sampled each second. **One-way latency**
+//!   of voice from the engine's send log (the publisher is in the same harness, on the same
+//!   clock). **Freezes**: a gap > 500 ms between two frames of a received video or screen stream.
+//! - **Bandwidth** where the bytes leave and arrive: every datagram in the engine's socket path,
+//!   per flow, plus IPv4, UDP and Ethernet headers (see [`crate::measure::counters`]).
+//! - **Tracks**: the remote tracks the plan says each connection should receive while in the call
+//!   (`tracks.expected`) and those that delivered a packet (`tracks.received`).
+//! - **After the run**: `GET /calls/{id}/sessions` for every call until each answers 404 (5 s
+//!   at most); sessions left over make an otherwise passing run exit 1.
+//! - **Impairment groups**: loss and one-way latency of the streams each group's sessions
+//!   received (`summary.json` `impairment_groups`).
+//!
+//! Exit codes: 0 passed; 1 a threshold failed, the harness saturated or the target kept sessions;
+//! 2 bad input, could not run, or the target died (partial results written); 130 Ctrl-C (partial
+//! results written).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+pub mod call;
+pub mod media;
+pub mod progress;
+pub mod sink;
+pub mod target;
+pub mod ticker;
 
 /// `callsbench run` arguments.
 #[derive(Debug, clap::Args)]
@@ -26,7 +69,7 @@ pub struct RunArgs {
     /// Auth key for --client-id (or the key to self-register with).
     #[arg(long, env = "CALLSBENCH_AUTH_KEY", hide_env_values = true)]
     pub auth_key: Option<String>,
-    /// Run only this shard of the plan, `I/N` with 0 <= I < N (every shard derives the same plan).
+    /// Run only this shard of the plan, `I/N` with 1 <= I <= N (every shard derives the same plan).
     #[arg(long, value_name = "I/N")]
     pub shard: Option<String>,
     /// Wall-clock start of the run's timeline (RFC 3339 or Unix seconds), so shards start together.
@@ -64,10 +107,7 @@ pub fn command(args: RunArgs) -> anyhow::Result<ExitCode> {
     if crate::jobload::is_job_load(&args.scenario)? {
         return crate::jobload::command(&args.scenario, &args.out_dir());
     }
-    anyhow::bail!(
-        "{}: only scenarios with an [offloader] table can run yet (the call harness is not wired to `run`)",
-        args.scenario.display()
-    )
+    call::run(&args)
 }
 
 /// `yyyymmddThhmmssZ` for Unix seconds (proleptic Gregorian, UTC).

@@ -17,6 +17,7 @@
 
 pub mod check;
 mod churn;
+mod drain;
 pub mod error;
 pub mod model;
 pub mod parse;
@@ -31,8 +32,8 @@ pub mod units;
 
 pub use error::{Location, ScenarioError};
 pub use model::{
-    CallGroup, Churn, ChurnAction, ChurnTimes, Direction, Impairment, JoinOrder, Media, Phases,
-    Scenario,
+    CallGroup, Churn, ChurnAction, ChurnTimes, Direction, Drain, DrainHost, Impairment, JoinOrder,
+    Media, Phases, Scenario,
 };
 pub use parse::MediaCheck;
 pub use plan::{

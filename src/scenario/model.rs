@@ -26,6 +26,8 @@ pub struct Scenario {
     pub(super) churn: Vec<Churn>,
     pub(super) impairments: Vec<Impairment>,
     pub(super) thresholds: Vec<Threshold>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) drains: Vec<Drain>,
 }
 
 impl Scenario {
@@ -78,6 +80,11 @@ impl Scenario {
     /// Pass/fail thresholds.
     pub fn thresholds(&self) -> &[Threshold] {
         &self.thresholds
+    }
+
+    /// rtcd hosts to drain during the run (`[[drain]]`).
+    pub fn drains(&self) -> &[Drain] {
+        &self.drains
     }
 
     /// Number of calls over all groups.
@@ -451,5 +458,51 @@ impl Impairment {
     /// Which packets are affected.
     pub fn direction(&self) -> Direction {
         self.direction
+    }
+}
+
+/// Which rtcd host a `[[drain]]` names. Hosts are only known when the run starts (`--rtcd`), so the
+/// name is resolved against them then (`target::placement`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrainHost {
+    /// 0-based index into the run's hosts, in `--rtcd` order after each URL's host name is
+    /// expanded into its IPv4 addresses.
+    Index(u32),
+    /// An IP address, or `IP:port`, of one of the run's hosts.
+    Address(String),
+}
+
+impl std::fmt::Display for DrainHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DrainHost::Index(i) => write!(f, "host {i}"),
+            DrainHost::Address(a) => write!(f, "host {a}"),
+        }
+    }
+}
+
+/// One `[[drain]]`: from `at` (after the run start) no new call is placed on `host`, as the
+/// plugin does with a host that left DNS; calls already there keep running.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Drain {
+    pub(super) host: DrainHost,
+    pub(super) at: Duration,
+}
+
+impl Drain {
+    /// A drain of `host` from `at`.
+    pub fn new(host: DrainHost, at: Duration) -> Drain {
+        Drain { host, at }
+    }
+
+    /// The host.
+    pub fn host(&self) -> &DrainHost {
+        &self.host
+    }
+
+    /// Time from the run start after which no new call goes to the host.
+    pub fn at(&self) -> Duration {
+        self.at
     }
 }

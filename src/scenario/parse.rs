@@ -123,6 +123,7 @@ fn convert(
                 .map_err(|e| src.error_at(t.span(), e))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let drains = super::drain::drains(src, &raw.drain)?;
     Ok(Scenario {
         name,
         description: raw.description,
@@ -133,6 +134,7 @@ fn convert(
         churn,
         impairments,
         thresholds,
+        drains,
     })
 }
 

@@ -48,6 +48,8 @@ pub(super) struct RawScenario {
     pub(super) impairment: Vec<S<RawImpairment>>,
     #[serde(default)]
     pub(super) thresholds: Vec<S<String>>,
+    #[serde(default)]
+    pub(super) drain: Vec<S<RawDrain>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -137,4 +139,12 @@ pub(super) enum DirectionRaw {
     Up,
     Down,
     Both,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDrain {
+    /// An index into the run's rtcd hosts (integer) or an address (string).
+    pub(super) host: S<toml::Value>,
+    pub(super) at: S<String>,
 }

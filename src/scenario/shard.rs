@@ -59,7 +59,15 @@ impl FromStr for ShardSpec {
         let expected =
             || format!("expected a shard like \"1/4\" (I/N with 1 ≤ I ≤ N), found \"{text}\"");
         let (i, n) = text.split_once('/').ok_or_else(expected)?;
-        let i: u32 = i.trim().parse().map_err(|_| expected())?;
+        // `I` may be a sum (`0+1`), so a Kubernetes Indexed Job can pass its 0-based
+        // `$(JOB_COMPLETION_INDEX)+1/N`: the API server expands variables but does no arithmetic.
+        let i = i.split('+').try_fold(0u32, |sum, part| {
+            part.trim()
+                .parse::<u32>()
+                .ok()
+                .and_then(|p| sum.checked_add(p))
+                .ok_or_else(expected)
+        })?;
         let n: u32 = n.trim().parse().map_err(|_| expected())?;
         let n = NonZeroU32::new(n).ok_or_else(expected)?;
         if i == 0 {
@@ -266,7 +274,13 @@ mod tests {
         let spec: ShardSpec = "2/4".parse().unwrap();
         assert_eq!((spec.index(), spec.count().get()), (1, 4));
         assert_eq!(spec.to_string(), "2/4");
-        for bad in ["0/4", "5/4", "1/0", "1", "a/b", "-1/2"] {
+        // A Kubernetes Indexed Job's 0-based index plus one.
+        let spec: ShardSpec = "0+1/3".parse().unwrap();
+        assert_eq!((spec.index(), spec.count().get()), (0, 3));
+        assert_eq!("2+1/3".parse::<ShardSpec>().unwrap().index(), 2);
+        for bad in [
+            "0/4", "5/4", "1/0", "1", "a/b", "-1/2", "3+1/3", "+1/3", "0+/2",
+        ] {
             assert!(
                 bad.parse::<ShardSpec>()
                     .unwrap_err()

@@ -5,7 +5,8 @@
 //! `--ready-file`; once listening it writes `{"http":"ADDR","udp":PORT}` there, which gives the
 //! [`RtcdHost`] to connect to. The child is killed when the handle is dropped.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,13 +50,20 @@ pub struct Ready {
 
 /// The config given to the child: loopback, ephemeral ports, self-registration, store in `dir`.
 pub fn loopback_config(dir: &Path) -> String {
+    loopback_config_on(dir, IpAddr::from([127, 0, 0, 1]))
+}
+
+/// The same config on another loopback address (`127.0.0.2`, ...), so several SFUs on one machine
+/// are told apart by IP as rtcd hosts are.
+pub fn loopback_config_on(dir: &Path, ip: IpAddr) -> String {
     format!(
-        "[api.http]\nlisten_address = \"127.0.0.1:0\"\n\
+        "[api.http]\nlisten_address = \"{}\"\n\
          [api.security]\nallow_self_registration = true\n\
-         [rtc]\nice_address_udp = \"127.0.0.1\"\nice_port_udp = 0\n\
-         ice_address_tcp = \"127.0.0.1\"\nice_port_tcp = 0\n\
+         [rtc]\nice_address_udp = \"{ip}\"\nice_port_udp = 0\n\
+         ice_address_tcp = \"{ip}\"\nice_port_tcp = 0\n\
          [store]\ndata_source = {:?}\n\
          [logger]\nenable_file = false\nconsole_level = \"WARN\"\n",
+        SocketAddr::new(ip, 0),
         dir.join("store").display().to_string()
     )
 }
@@ -87,6 +95,11 @@ impl EmbeddedSfu {
     /// Starts `program sfu --config <dir>/config.toml --ready-file <dir>/ready.json` and waits for
     /// the ready file. `dir` must be a fresh, private directory (it holds the credential store).
     pub fn spawn(program: &Path, dir: &Path) -> Result<Self, EmbeddedError> {
+        Self::spawn_on(program, dir, IpAddr::from([127, 0, 0, 1]))
+    }
+
+    /// [`EmbeddedSfu::spawn`] with the API and media bound to `ip` (a loopback address).
+    pub fn spawn_on(program: &Path, dir: &Path, ip: IpAddr) -> Result<Self, EmbeddedError> {
         let files = |source| EmbeddedError::Files {
             path: dir.display().to_string(),
             source,
@@ -94,7 +107,7 @@ impl EmbeddedSfu {
         std::fs::create_dir_all(dir).map_err(files)?;
         let config = dir.join("config.toml");
         let ready_path = dir.join("ready.json");
-        std::fs::write(&config, loopback_config(dir)).map_err(files)?;
+        std::fs::write(&config, loopback_config_on(dir, ip)).map_err(files)?;
         let name = program.display().to_string();
         let mut child = Command::new(program)
             .arg("sfu")
@@ -103,6 +116,11 @@ impl EmbeddedSfu {
             .arg("--ready-file")
             .arg(&ready_path)
             .stdin(Stdio::null())
+            // The ready line is also in the ready file; the harness's stdout is its summary.
+            .stdout(Stdio::null())
+            // Its own process group: a terminal's Ctrl-C interrupts the harness, which then
+            // ends the run cleanly, instead of killing the target under it.
+            .process_group(0)
             .spawn()
             .map_err(|source| EmbeddedError::Spawn {
                 program: name.clone(),
@@ -185,6 +203,13 @@ mod tests {
             Some(true)
         );
         assert_eq!(v["store"]["data_source"].as_str(), Some("/tmp/x/store"));
+        let c = loopback_config_on(Path::new("/tmp/y"), IpAddr::from([127, 0, 0, 2]));
+        let v: toml::Value = toml::from_str(&c).unwrap();
+        assert_eq!(
+            v["api"]["http"]["listen_address"].as_str(),
+            Some("127.0.0.2:0")
+        );
+        assert_eq!(v["rtc"]["ice_address_udp"].as_str(), Some("127.0.0.2"));
     }
 
     #[test]

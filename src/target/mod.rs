@@ -1,8 +1,10 @@
 //! What is loaded: rtcd hosts driven over their plugin API ([`rtcd`] for HTTP, [`ws`] for the `/ws`
 //! connection), joined up as an [`RtcdTarget`] that connects like the plugin and places calls, and
-//! the [`embedded`] reference SFU run as a child process on loopback.
+//! the [`embedded`] reference SFU run as a child process on loopback. [`placement`] decides which
+//! host each new call goes to (and drains hosts during a run).
 
 pub mod embedded;
+pub mod placement;
 pub mod rtcd;
 pub mod ws;
 
@@ -14,6 +16,7 @@ use rand::rngs::StdRng;
 
 use callsref::proto::rtcd::http::VersionInfo;
 
+use self::placement::{Placement, PlacementError};
 use self::rtcd::{ClientCredentials, RtcdApi, RtcdError, RtcdHost, check_version, pick_host};
 use self::ws::{PluginLink, WsError};
 use crate::engine::driver::{Driver, EventSink, SignalSink};
@@ -47,6 +50,7 @@ pub struct HostLink {
 pub struct RtcdTarget {
     hosts: Vec<HostLink>,
     rng: StdRng,
+    placement: Placement,
 }
 
 impl RtcdTarget {
@@ -80,9 +84,12 @@ impl RtcdTarget {
             };
             links.push(HostLink { api, link, version });
         }
+        let addrs: Vec<SocketAddr> = links.iter().map(|h| h.api.host().addr).collect();
         Ok(RtcdTarget {
             hosts: links,
             rng: StdRng::seed_from_u64(seed),
+            // Invariant: no drains, so nothing can fail to resolve.
+            placement: Placement::new(&addrs, &[]).expect("placement without drains"),
         })
     }
 
@@ -104,6 +111,49 @@ impl RtcdTarget {
         }
         // Invariant: `connect` refuses an empty host list, so a pick always exists.
         pick_host(&loads, &mut self.rng).expect("at least one host")
+    }
+}
+
+impl RtcdTarget {
+    /// Drains hosts during the run (the scenario's `[[drain]]`); replaces the placement record, so
+    /// call it before placing calls.
+    pub fn set_drains(&mut self, drains: &[crate::scenario::Drain]) -> Result<(), PlacementError> {
+        let addrs = self.placement.addresses();
+        self.placement = Placement::new(&addrs, drains)?;
+        Ok(())
+    }
+
+    /// The host for `call`: the one it already has, else the lowest `/system` cpu_load among the
+    /// connected hosts not drained at `at` (time since the run start); see [`placement`].
+    pub async fn place(
+        &mut self,
+        call: &str,
+        at: std::time::Duration,
+    ) -> Result<usize, PlacementError> {
+        if let Some(h) = self.placement.host_of(call) {
+            return Ok(h);
+        }
+        let mut loads = Vec::with_capacity(self.hosts.len());
+        // Drained hosts are asked too: their load tells whether a call was diverted from them.
+        for h in &self.hosts {
+            let load = if h.link.is_up() {
+                h.api.system().await.ok()
+            } else {
+                None
+            };
+            loads.push(load);
+        }
+        self.placement.place(call, &loads, at, &mut self.rng)
+    }
+
+    /// Calls per host and the session outcomes reported to it.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+
+    /// For reporting session outcomes ([`Placement::session_joined`] and the like).
+    pub fn placement_mut(&mut self) -> &mut Placement {
+        &mut self.placement
     }
 }
 

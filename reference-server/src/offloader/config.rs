@@ -132,6 +132,10 @@ pub struct JobsConfig {
     pub stop_grace_seconds: Option<u64>,
     /// Reference-only: seconds between retention passes (Go: 60).
     pub retention_interval_seconds: Option<u64>,
+    /// Not in the Go service: how old a job container that never started (stuck in "created",
+    /// e.g. after a crash between create and start) must be before the sweep removes it.
+    #[serde(default)]
+    pub created_grace_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -394,6 +398,11 @@ impl Config {
     /// Interval of the retention loop.
     pub fn retention_interval(&self) -> Duration {
         Duration::from_secs(self.jobs.retention_interval_seconds.unwrap_or(60).max(1))
+    }
+
+    /// Age after which a never-started job container is swept (default 60 s).
+    pub fn created_grace(&self) -> Duration {
+        Duration::from_secs(self.jobs.created_grace_seconds.unwrap_or(60))
     }
 
     /// How long a verified Basic credential stays cached.

@@ -55,6 +55,8 @@ pub struct Timing {
     /// Zero disables the retention loop.
     pub retention: Duration,
     pub retention_interval: Duration,
+    /// Never-started job containers older than this are swept (every `retention_interval`).
+    pub created_grace: Duration,
 }
 
 /// The job service; share it as `Arc<Jobs>`.
@@ -105,21 +107,49 @@ impl Jobs {
         &self.backend
     }
 
-    /// Starts the retention loop (if configured) and reconciles the store with the backend.
+    /// Reconciles the store with the backend, then starts the housekeeping loop: the sweep of
+    /// never-started containers always, the retention pass when configured.
     pub async fn start(self: &Arc<Self>) -> Result<(), StoreError> {
         self.reconcile().await?;
-        if !self.timing.retention.is_zero() {
-            let this = Arc::clone(self);
-            tokio::spawn(async move {
-                let mut tick = tokio::time::interval(this.timing.retention_interval);
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(this.timing.retention_interval);
+            tick.tick().await;
+            loop {
                 tick.tick().await;
-                loop {
-                    tick.tick().await;
+                this.sweep_created().await;
+                if !this.timing.retention.is_zero() {
                     this.retention_pass().await;
                 }
-            });
-        }
+            }
+        });
         Ok(())
+    }
+
+    /// Removes job containers (and their volumes) that were created but never started and are
+    /// older than the grace, when no job record names them: what a crash between create and
+    /// start leaves behind, which the Go service's retention (exited containers only) never
+    /// cleans. The grace spares a create in flight, here or in another offloader on the same
+    /// engine.
+    pub async fn sweep_created(&self) {
+        let Ok(list) = self.backend.list().await else {
+            return;
+        };
+        let now = SystemTime::now();
+        for o in list {
+            let Some(created) = o.stuck_since else {
+                continue;
+            };
+            if now.duration_since(created).unwrap_or_default() <= self.timing.created_grace
+                || self.get(&o.id).is_ok()
+            {
+                continue;
+            }
+            tracing::info!(job = o.id, "removing a job container that never started");
+            if let Err(e) = self.backend.remove(&o.id).await {
+                tracing::error!(job = o.id, error = %e, "failed to remove a never-started job");
+            }
+        }
     }
 
     async fn admit(&self) -> Result<Reservation<'_>, BackendError> {

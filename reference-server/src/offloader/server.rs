@@ -109,6 +109,7 @@ pub async fn start(cfg: Config) -> Result<Running, StartError> {
         stop_grace: cfg.stop_grace(),
         retention: cfg.jobs.failed_jobs_retention_time,
         retention_interval: cfg.retention_interval(),
+        created_grace: cfg.created_grace(),
     };
     // Invariant: validate() rejected max_concurrent_jobs <= 0.
     let limit = usize::try_from(cfg.jobs.max_concurrent_jobs).unwrap_or(usize::MAX);

@@ -19,9 +19,10 @@
 //! Like the real images, stderr carries the operational trace (the offloader serves only stderr as
 //! job logs) and exit 0 means "clean up", non-zero "keep for inspection".
 //!
-//! Not implemented: recording mode (joining the call on the SFU as the recorder bot and capturing
-//! media) needs the WebRTC participant code of the harness, which does not exist yet. Without
-//! `RUNNER_*` keys the runner reports that on stderr and exits 0, as the real recorder does when it
+//! With `RTCD_URL` in its environment the runner is a recorder instead: it joins the call on an
+//! rtcd-compatible SFU as a receive-only participant and writes what it receives ([`record`]).
+//! Without `RUNNER_*` keys or `RTCD_URL` (the real recorder's Mattermost-side env only) it reports
+//! on stderr that it cannot join through Mattermost and exits 0, as the real recorder does when it
 //! fails to start (no data was lost, so the offloader may clean up).
 
 use std::collections::BTreeMap;
@@ -30,6 +31,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::offloader::backend::process::{DATA_DIR_ENV, EXIT_FILE_ENV};
+
+pub mod record;
+pub mod tracks;
 
 /// What the runner does, parsed from its environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,9 +179,19 @@ async fn execute(b: &Behaviour, env: &BTreeMap<String, String>) -> i32 {
         }
     };
     eprintln!("runner: starting job {}", b.job_id);
+    match record::RecordConfig::from_env(env, b.data_dir.clone(), &b.job_id, b.run, b.exit_code) {
+        Ok(Some(cfg)) => return recording(cfg, term).await,
+        Ok(None) => {}
+        Err(e) => {
+            // As the real recorder: a start failure is reported and exits 0 (nothing to keep).
+            eprintln!("runner: failed to start: {e}");
+            return 0;
+        }
+    }
     if b.real_mode {
         eprintln!(
-            "runner: recording/transcribing mode is not implemented (no WebRTC participant yet); exiting"
+            "runner: joining through Mattermost (SITE_URL) is not supported; give RTCD_URL, \
+             RTCD_CLIENT_ID, RTCD_AUTH_KEY and CALL_ID to record from rtcd; exiting"
         );
         return 0;
     }
@@ -226,6 +240,32 @@ async fn execute(b: &Behaviour, env: &BTreeMap<String, String>) -> i32 {
                 }
                 eprintln!("runner: received SIGTERM, ignoring it");
             }
+        }
+    }
+}
+
+/// Recording mode: exit codes as the real recorder's (see [`record`]).
+async fn recording(cfg: record::RecordConfig, mut term: tokio::signal::unix::Signal) -> i32 {
+    let success = cfg.exit_code;
+    let stop = async move {
+        term.recv().await;
+        eprintln!("runner: received SIGTERM, stopping the recording");
+    };
+    match record::record(cfg, stop).await {
+        Ok(r) => {
+            for (name, n) in &r.files {
+                eprintln!("runner: {name}: {n} packets/frames");
+            }
+            eprintln!("runner: recording done, exiting with {success}");
+            success
+        }
+        Err(e @ record::RecordError::Start(_)) => {
+            eprintln!("runner: {e}");
+            0
+        }
+        Err(e) => {
+            eprintln!("runner: {e}; keeping the files");
+            1
         }
     }
 }

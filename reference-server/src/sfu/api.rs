@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -27,6 +27,7 @@ use crate::proto::rtcd::http::{
     self, AuthReply, Credentials, SessionProps, SystemInfo, UnregisterRequest, VersionInfo, errors,
     text,
 };
+use crate::proto::rtcd::ws::MAX_FRAME_LEN;
 use crate::proto::rtcd::{WsMessage, ids};
 
 /// Server ping period and the silence after which a connection is closed (rtcd §2.1).
@@ -350,7 +351,9 @@ async fn ws(
     };
     match upgrade {
         Ok(u) => u
-            .max_message_size(crate::proto::rtcd::ws::MAX_FRAME_LEN)
+            // Twice rtcd's read limit, so a message just over it reaches `ws_conn` whole and gets
+            // rtcd's 1009 close there; larger ones fail in tungstenite (handled the same way).
+            .max_message_size(2 * MAX_FRAME_LEN)
             .on_upgrade(move |socket| ws_conn(socket, st, client)),
         Err(e) => e.into_response(),
     }
@@ -375,27 +378,42 @@ async fn ws_conn(mut socket: WebSocket, st: Arc<AppState>, client: String) {
         .is_ok();
     let mut ping = tokio::time::interval(PING_PERIOD);
     ping.tick().await;
-    let mut last_pong = Instant::now();
+    // rtcd's read deadline: 20 s from open, pushed back by pongs only (not by data frames).
+    let read_deadline = tokio::time::sleep(PONG_WAIT);
+    tokio::pin!(read_deadline);
     while alive {
         tokio::select! {
             m = socket.recv() => match m {
+                Some(Ok(Message::Binary(b))) if b.len() > MAX_FRAME_LEN => {
+                    too_big(&mut socket, &client).await;
+                    alive = false;
+                }
                 Some(Ok(Message::Binary(b))) => frame(&st, conn, &client, &b),
                 Some(Ok(Message::Text(t))) => frame(&st, conn, &client, t.as_bytes()),
-                Some(Ok(Message::Pong(_))) => last_pong = Instant::now(),
+                Some(Ok(Message::Pong(_))) => read_deadline
+                    .as_mut()
+                    .reset(tokio::time::Instant::now() + PONG_WAIT),
                 Some(Ok(Message::Ping(_))) => {}
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => alive = false,
+                Some(Err(e)) => {
+                    // tungstenite reports a message over `max_message_size` as a capacity
+                    // error ("Space limit exceeded"); its type is not reachable through axum.
+                    if e.to_string().contains("Space limit exceeded") {
+                        too_big(&mut socket, &client).await;
+                    }
+                    alive = false;
+                }
+                Some(Ok(Message::Close(_))) | None => alive = false,
             },
             out = rx.recv() => match out {
                 Some(bytes) => alive = socket.send(Message::Binary(bytes.into())).await.is_ok(),
                 None => alive = false,
             },
             _ = ping.tick() => {
-                if last_pong.elapsed() > PONG_WAIT {
-                    tracing::info!(client = %client, "ws: no pong in time, closing");
-                    alive = false;
-                } else {
-                    alive = socket.send(Message::Ping(Bytes::new())).await.is_ok();
-                }
+                alive = socket.send(Message::Ping(Bytes::new())).await.is_ok();
+            }
+            () = &mut read_deadline => {
+                tracing::info!(client = %client, "ws: no pong in time, closing");
+                alive = false;
             }
         }
     }
@@ -404,6 +422,16 @@ async fn ws_conn(mut socket: WebSocket, st: Arc<AppState>, client: String) {
         .unwrap_or_else(|e| e.into_inner())
         .remove(&conn);
     st.metrics.ws_connection(&client, -1);
+}
+
+/// Closes a connection whose message exceeded rtcd's 1 MiB read limit with 1009, as gorilla does.
+async fn too_big(socket: &mut WebSocket, client: &str) {
+    tracing::warn!(client = %client, limit = MAX_FRAME_LEN, "ws message too big, closing");
+    let close = axum::extract::ws::CloseFrame {
+        code: axum::extract::ws::close_code::SIZE,
+        reason: "message too big".into(),
+    };
+    let _ = socket.send(Message::Close(Some(close))).await;
 }
 
 /// One frame from the plugin. A malformed frame is counted and logged; the connection stays up.

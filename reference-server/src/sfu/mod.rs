@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod server;
 pub mod session;
 pub mod signal;
+pub mod simulcast;
 pub mod track;
 pub mod vad;
 

@@ -77,6 +77,10 @@ pub async fn run(args: SfuArgs) -> Result<(), ServerError> {
         SfuConfig {
             host_candidates: vec![advertised],
             seed: rand::random(),
+            nack_buffer_size: match cfg.rtc.nack_buffer_size {
+                0 => 256,
+                n => n as usize,
+            },
         },
         std::time::Instant::now(),
     );

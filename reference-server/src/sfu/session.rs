@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::BweKind;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid};
@@ -120,6 +121,8 @@ pub enum Step {
         source: SourceId,
         mid: Mid,
     },
+    /// A new egress bandwidth estimate (bps) towards this client.
+    Estimate(f64),
     /// The session must be closed (no offer in time, ICE failed).
     Close,
     /// Nothing until this instant.
@@ -152,6 +155,8 @@ pub struct Session {
     pub queued: bool,
     /// Incoming SSRC → (source, rid), cached so forwarding needs no str0m lookup per packet.
     pub rx_ssrcs: Vec<(Ssrc, SourceId, Option<Rid>)>,
+    /// Latest egress bandwidth estimate towards this client (bps), for simulcast layers.
+    pub estimate: Option<f64>,
     first_offer_deadline: Option<Instant>,
     first_answer_at: Option<Instant>,
     first_mid: Option<String>,
@@ -196,6 +201,7 @@ impl Session {
             scheduled: None,
             queued: false,
             rx_ssrcs: Vec::new(),
+            estimate: None,
             first_offer_deadline: Some(now + FIRST_OFFER_TIMEOUT),
             first_answer_at: None,
             first_mid: None,
@@ -553,6 +559,8 @@ impl Session {
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.first_offer_deadline.is_some_and(|d| now >= d) {
             self.first_offer_deadline = None;
+            // rtcd counts the missed first offer as a signalling error before closing.
+            self.error(ErrorKind::Signaling);
             self.closed = true;
             return;
         }
@@ -668,6 +676,11 @@ impl Session {
                     self.handle_dc(d.binary, &d.data, now);
                 }
                 None
+            }
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                let bps = estimate.as_f64();
+                self.estimate = Some(bps);
+                Some(Step::Estimate(bps))
             }
             Event::KeyframeRequest(r) => Some(Step::KeyframeRequest {
                 mid: r.mid,

@@ -8,6 +8,7 @@ use rand::RngCore;
 use str0m::media::{Mid, Pt, Rid};
 
 use super::session::SessionIdx;
+use super::simulcast::{Layer, LayerChoice, RateMonitor};
 use super::vad::Vad;
 use crate::proto::rtcd::TrackId;
 
@@ -38,6 +39,18 @@ impl TrackCodec {
         }
     }
 
+    /// The retransmission payload type paired with a video codec. rtcd answers NACKs with pion's
+    /// responder on the original SSRC; str0m resends only over RTX, so the SFU offers RTX to
+    /// answer viewers' NACKs from each outgoing stream's history (a receiver that declines RTX
+    /// gets no resends, as without a responder). Audio is not retransmitted.
+    pub fn rtx_pt(self) -> Option<Pt> {
+        match self {
+            TrackCodec::Opus => None,
+            TrackCodec::Vp8 => Some(Pt::new_with_value(97)),
+            TrackCodec::Av1 => Some(Pt::new_with_value(46)),
+        }
+    }
+
     /// The MIME type used as the `type` label of `rtcd_rtc_rtp_tracks_total`.
     pub fn mime(self) -> &'static str {
         match self {
@@ -59,9 +72,18 @@ pub struct Binding {
     pub mid: Mid,
     /// Simulcast layer this receiver gets; `None` for non-simulcast sources.
     pub rid: Option<Rid>,
-    /// Subtracted from the publisher's extended sequence number so the receiver's SRTP rollover
-    /// counter starts at 0 while the low 16 bits stay the publisher's. Set on the first packet.
-    pub seq_base: Option<u64>,
+    /// Added (wrapping) to the publisher's extended sequence number. Set on the first packet so
+    /// the receiver's SRTP rollover counter starts at 0 while the low 16 bits stay the
+    /// publisher's; reset on a layer switch so the receiver's sequence stays continuous.
+    pub seq_offset: Option<u64>,
+    /// Added (wrapping) to the publisher's RTP timestamp; 0 until a layer switch.
+    pub ts_offset: u32,
+    /// The last packet written: (sequence number, timestamp, when).
+    pub last: Option<(u64, u32, std::time::Instant)>,
+    /// Simulcast viewers: the layer choice from this receiver's bandwidth estimate.
+    pub choice: Option<LayerChoice>,
+    /// A layer to move to at its next keyframe.
+    pub pending: Option<Rid>,
 }
 
 /// A track published by one session.
@@ -83,21 +105,42 @@ pub struct Source {
     pub last_pli: Option<std::time::Instant>,
     /// Voice activity from `ssrc-audio-level` (voice tracks only).
     pub vad: Vad,
+    /// Measured rate of each simulcast layer (empty for a single encoding).
+    pub rates: Vec<(Rid, RateMonitor)>,
 }
 
 impl Source {
-    /// The layer a new viewer starts on: the low layer when the source is simulcast.
-    pub fn initial_rid(&self) -> Option<Rid> {
+    /// Whether the source sends both rtcd layers, `l` and `h`.
+    pub fn switchable(&self) -> bool {
+        [Layer::Low, Layer::High]
+            .iter()
+            .all(|l| self.rids.contains(&Rid::from(l.rid())))
+    }
+
+    /// The layer a new viewer starts on: `h` only when its estimate already carries it, else the
+    /// low (or first) layer; `None` for a single encoding.
+    pub fn initial_rid(&self, choice: Option<&LayerChoice>) -> Option<Rid> {
         if self.rids.is_empty() {
-            None
-        } else {
-            let low: Rid = "l".into();
-            Some(if self.rids.contains(&low) {
-                low
-            } else {
-                self.rids[0]
-            })
+            return None;
         }
+        if let Some(c) = choice {
+            return Some(c.layer.rid().into());
+        }
+        let low: Rid = "l".into();
+        Some(if self.rids.contains(&low) {
+            low
+        } else {
+            self.rids[0]
+        })
+    }
+
+    /// The measured rate of a layer, if known yet.
+    pub fn layer_rate(&self, layer: Layer, now: std::time::Instant) -> Option<f64> {
+        let rid = Rid::from(layer.rid());
+        self.rates
+            .iter()
+            .find(|(r, _)| *r == rid)
+            .and_then(|(_, m)| m.rate(now))
     }
 }
 

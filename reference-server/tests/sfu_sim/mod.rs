@@ -16,7 +16,7 @@ use callsref::sfu::event::{HistMetric, SfuEvent};
 use callsref::sfu::{ConnId, Input, Join, Output, RtcType, Sfu, SfuConfig, SignalIn, SignalOut};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
-use str0m::media::{Direction, MediaKind, Mid, Pt};
+use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Output as RtcOutput, Rtc};
@@ -47,6 +47,11 @@ pub struct ClientOpts {
     pub answer_server_offers: bool,
     /// Ask for SDP over the data channel (join prop `dcSignaling`).
     pub dc_signaling: bool,
+    /// Publish a VP8 camera track (after `video_on`) and send a packet every 20 ms.
+    pub video: bool,
+    /// Share the screen with simulcast `l` (400 kbps) and `h` (2.4 Mbps), answering PLIs with
+    /// keyframes on the requested layer.
+    pub screen: bool,
 }
 
 impl Default for ClientOpts {
@@ -57,6 +62,8 @@ impl Default for ClientOpts {
             offer: true,
             answer_server_offers: true,
             dc_signaling: false,
+            video: false,
+            screen: false,
         }
     }
 }
@@ -77,6 +84,20 @@ pub struct Client {
     pub dc: Option<ChannelId>,
     pub pending: Option<SdpPendingOffer>,
     pub audio_mid: Option<Mid>,
+    pub video_mid: Option<Mid>,
+    /// Sequence number of the last video packet sent.
+    pub video_seq: u64,
+    pub screen_mid: Option<Mid>,
+    /// Per layer (`l`, `h`): next sequence number and whether a keyframe is due.
+    pub screen_layers: [(u64, bool); 2],
+    /// RTP timestamp of the current screen frame (both layers share it, as encoders do).
+    pub screen_ts: u32,
+    /// VP8 packets received: (arrival, sequence, timestamp, layer byte `l`/`h`, keyframe start).
+    pub video_rx: Vec<(Instant, u16, u32, u8, bool)>,
+    /// Capacity of the SFU → client link (bps); `None` is unlimited. Packets queue behind it
+    /// and are lost once the queue holds over 300 ms.
+    pub down_bps: Option<f64>,
+    link_free_at: Instant,
     pub rtc_timeout: Instant,
     pub next_media: Option<Instant>,
     pub next_ping: Option<Instant>,
@@ -111,6 +132,10 @@ pub struct Sim {
     seq: u64,
     steps: u64,
     held: Vec<str0m::net::Transmit>,
+    /// Drop the first VP8 packet (PT 96) with this sequence number on its way to this client.
+    pub drop_video: Option<(usize, u16)>,
+    /// Arrival times of the VP8 packets dropped by `drop_video`.
+    pub dropped: Vec<Instant>,
 }
 
 impl Sim {
@@ -119,6 +144,7 @@ impl Sim {
         let cfg = SfuConfig {
             host_candidates: vec![SFU_ADDR.parse().unwrap()],
             seed: 42,
+            nack_buffer_size: 256,
         };
         Sim {
             now,
@@ -131,6 +157,8 @@ impl Sim {
             seq: 0,
             steps: 0,
             held: Vec::new(),
+            drop_video: None,
+            dropped: Vec::new(),
         }
     }
 
@@ -159,6 +187,14 @@ impl Sim {
             dc: None,
             pending: None,
             audio_mid: None,
+            video_mid: None,
+            video_seq: 20_000,
+            screen_mid: None,
+            screen_layers: [(1_000, true), (30_000, true)],
+            screen_ts: 0,
+            video_rx: vec![],
+            down_bps: None,
+            link_free_at: self.now,
             rtc_timeout: self.now,
             next_media: None,
             next_ping: None,
@@ -188,6 +224,17 @@ impl Sim {
             },
         };
         self.send(SIGNAL_DELAY, Delivery::SignalToSfu(SignalIn::Join(join)));
+        let video_stream = format!("video-stream-{i}");
+        if opts.video {
+            // rtcd needs `video_on` before the track, or it rejects the video m-line.
+            let payload = serde_json::json!({ "videoStreamID": video_stream });
+            self.rtc_to_sfu(i, RtcType::VideoOn, serde_json::to_vec(&payload).unwrap());
+        }
+        let screen_stream = format!("screen-stream-{i}");
+        if opts.screen {
+            let payload = serde_json::json!({ "screenStreamID": screen_stream });
+            self.rtc_to_sfu(i, RtcType::ScreenOn, serde_json::to_vec(&payload).unwrap());
+        }
         if opts.offer {
             let c = &mut self.clients[i];
             let mut api = c.rtc.sdp_api();
@@ -197,6 +244,27 @@ impl Sim {
             if opts.speak {
                 c.audio_mid =
                     Some(api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None));
+            }
+            if opts.video {
+                c.video_mid = Some(api.add_media(
+                    MediaKind::Video,
+                    Direction::SendOnly,
+                    Some(video_stream),
+                    Some(format!("video-track-{i}")),
+                    None,
+                ));
+            }
+            if opts.screen {
+                let mut sim = Simulcast::new();
+                sim.add_send_layer(SimulcastLayer::new("l"));
+                sim.add_send_layer(SimulcastLayer::new("h"));
+                c.screen_mid = Some(api.add_media(
+                    MediaKind::Video,
+                    Direction::SendOnly,
+                    Some(screen_stream),
+                    Some(format!("screen-track-{i}")),
+                    Some(sim),
+                ));
             }
             let (offer, pending) = api.apply().unwrap();
             c.pending = Some(pending);
@@ -338,6 +406,17 @@ impl Sim {
                 if c.closed_at.is_some() {
                     return;
                 }
+                // RTP headers travel in the clear under SRTP: PT in byte 1, sequence in 2..4.
+                if let Some((to, seq)) = self.drop_video
+                    && to == client
+                    && data.len() > 12
+                    && data[1] & 0x7f == 96
+                    && u16::from_be_bytes([data[2], data[3]]) == seq
+                {
+                    self.drop_video = None;
+                    self.dropped.push(now);
+                    return;
+                }
                 let r =
                     Receive::new(Protocol::Udp, SFU_ADDR.parse().unwrap(), c.addr, &data).unwrap();
                 let _ = c.rtc.handle_input(str0m::Input::Receive(now, r));
@@ -361,8 +440,20 @@ impl Sim {
                 Output::Transmit(t) => {
                     if let Some(client) = self.clients.iter().position(|c| c.addr == t.destination)
                     {
+                        let now = self.now;
+                        let c = &mut self.clients[client];
+                        let mut delay = UDP_DELAY;
+                        if let Some(bps) = c.down_bps {
+                            let start = c.link_free_at.max(now);
+                            if start - now > Duration::from_millis(300) {
+                                continue; // tail drop
+                            }
+                            let tx = Duration::from_secs_f64(t.contents.len() as f64 * 8.0 / bps);
+                            c.link_free_at = start + tx;
+                            delay += c.link_free_at - now;
+                        }
                         self.send(
-                            UDP_DELAY,
+                            delay,
                             Delivery::ToClient {
                                 client,
                                 data: t.contents.to_vec(),
@@ -414,7 +505,10 @@ impl Sim {
             let pending = c.pending.take().expect("answer without offer");
             c.rtc.sdp_api().accept_answer(pending, answer).unwrap();
             c.answered_by_sfu += 1;
-            if c.opts.speak && c.next_media.is_none() && c.audio_mid.is_some() {
+            let publishes = (c.opts.speak && c.audio_mid.is_some())
+                || c.video_mid.is_some()
+                || c.screen_mid.is_some();
+            if publishes && c.next_media.is_none() {
                 c.next_media = Some(now);
             }
             return;
@@ -473,6 +567,46 @@ impl Sim {
                     c.sent.push((c.seq as u16, ts));
                 }
             }
+            if let Some(mid) = c.screen_mid {
+                // One 20 ms frame per layer: `l` one packet, `h` six, 1000 bytes each.
+                c.screen_ts = c.screen_ts.wrapping_add(1800);
+                for (li, (rid, packets)) in [("l", 1usize), ("h", 6)].into_iter().enumerate() {
+                    let key = std::mem::replace(&mut c.screen_layers[li].1, false);
+                    let ts = c.screen_ts;
+                    for k in 0..packets {
+                        c.screen_layers[li].0 += 1;
+                        let seq = c.screen_layers[li].0;
+                        let mut payload = vec![0u8; 1000];
+                        // VP8 descriptor: S=1 on the first packet; frame tag P=0 on keyframes.
+                        payload[0] = if k == 0 { 0x10 } else { 0x00 };
+                        payload[1] = if key { 0x00 } else { 0x01 };
+                        payload[2] = rid.as_bytes()[0];
+                        let mut api = c.rtc.direct_api();
+                        if let Some(tx) = api.stream_tx_by_mid(mid, Some(Rid::from(rid))) {
+                            tx.write_rtp(
+                                RtpWrite::new(Pt::new_with_value(96), seq.into(), ts, now, payload)
+                                    .marker(k + 1 == packets)
+                                    .nackable(true),
+                            );
+                        }
+                    }
+                }
+            }
+            if let Some(mid) = c.video_mid {
+                c.video_seq += 1;
+                let ts = (c.video_seq as u32).wrapping_mul(1800);
+                // A VP8 payload descriptor (S bit, partition 0) and a body; content is opaque here.
+                let mut payload = vec![0x10u8; 300];
+                payload[1..9].copy_from_slice(&c.video_seq.to_be_bytes());
+                let mut api = c.rtc.direct_api();
+                if let Some(tx) = api.stream_tx_by_mid(mid, None) {
+                    tx.write_rtp(
+                        RtpWrite::new(Pt::new_with_value(96), c.video_seq.into(), ts, now, payload)
+                            .marker(true)
+                            .nackable(true),
+                    );
+                }
+            }
         }
         if c.next_ping.is_some_and(|t| t <= now) {
             c.next_ping = Some(now + Duration::from_secs(1));
@@ -527,7 +661,21 @@ impl Sim {
                         }
                         other => panic!("unexpected dc message {other:?}"),
                     },
+                    Event::KeyframeRequest(r) if Some(r.mid) == c.screen_mid => {
+                        let li = usize::from(r.rid == Some(Rid::from("h")));
+                        c.screen_layers[li].1 = true;
+                    }
                     Event::RtpPacket(p) => {
+                        if *p.header.payload_type == 96 && p.payload.len() > 2 {
+                            let key = p.payload[0] & 0x10 != 0 && p.payload[1] & 0x01 == 0;
+                            c.video_rx.push((
+                                now,
+                                p.header.sequence_number,
+                                p.header.timestamp,
+                                p.payload[2],
+                                key,
+                            ));
+                        }
                         let mut api = c.rtc.direct_api();
                         let mid = api.stream_rx(&p.header.ssrc).map(|s| s.mid());
                         if let Some(mid) = mid {

@@ -38,6 +38,7 @@ use super::participant::{Command, Event, ParticipantConfig};
 use super::sendlog::SendLog;
 
 mod batch;
+pub mod meter;
 mod shard;
 
 use shard::{Loop, ShardCmd};
@@ -134,7 +135,17 @@ impl<S: EventSink> std::fmt::Debug for Driver<S> {
 
 impl<S: EventSink> Driver<S> {
     /// Starts `cfg.threads` event loops, each with the sink `make_sink(shard)`.
-    pub fn start(cfg: DriverConfig, mut make_sink: impl FnMut(usize) -> S) -> io::Result<Self> {
+    pub fn start(cfg: DriverConfig, make_sink: impl FnMut(usize) -> S) -> io::Result<Self> {
+        Self::start_metered(cfg, None, make_sink)
+    }
+
+    /// Like [`start`](Self::start), and every datagram the participants send or receive is counted
+    /// in `meter` per flow (see [`meter`]).
+    pub fn start_metered(
+        cfg: DriverConfig,
+        meter: Option<Arc<crate::measure::HotCounters>>,
+        mut make_sink: impl FnMut(usize) -> S,
+    ) -> io::Result<Self> {
         let send_log = Arc::new(SendLog::new(Instant::now()));
         let mut shards = Vec::new();
         let mut threads = Vec::new();
@@ -153,9 +164,10 @@ impl<S: EventSink> Driver<S> {
             };
             let sink = make_sink(shard);
             let log = Arc::clone(&send_log);
+            let meter = meter.clone().map(meter::Meter);
             let handle = std::thread::Builder::new()
                 .name(format!("engine-{shard}"))
-                .spawn(move || Loop::new(poll, rx, irx, sink, log).run())?;
+                .spawn(move || Loop::new(poll, rx, irx, sink, log, meter).run())?;
             shards.push(Shard { tx, inbox, waker });
             threads.push(handle);
         }
@@ -384,7 +396,9 @@ mod tests {
             threads: 2,
             local_ip: "127.0.0.1".parse().unwrap(),
         };
-        let mut driver = Driver::start(cfg, |_| counts.clone()).unwrap();
+        let meter = Arc::new(crate::measure::HotCounters::default());
+        let mut driver =
+            Driver::start_metered(cfg, Some(Arc::clone(&meter)), |_| counts.clone()).unwrap();
         let sink: Arc<dyn SignalSink> = Arc::new(ToServer(sig_tx));
         let mut sessions = Vec::new();
         for i in 0..3 {
@@ -439,5 +453,17 @@ mod tests {
         let total_in: u64 = shards.iter().map(|(_, c)| c.datagrams_in).sum();
         assert!(total_in > 250, "{total_in} datagrams in");
         assert_eq!(shards.iter().map(|(_, c)| c.input_errors).sum::<u64>(), 0);
+        // Metering: every datagram counted once, the voice ones as audio in both directions.
+        let v = meter.values();
+        let out: u64 = shards.iter().map(|(_, c)| c.datagrams_out).sum();
+        assert_eq!(v.packets_in.iter().sum::<u64>(), out);
+        assert_eq!(v.packets_out.iter().sum::<u64>(), total_in);
+        let heard: u64 = snapshot.values().sum();
+        assert!(v.packets_out[0] >= heard, "{v:?} vs {heard} voice events");
+        assert!(v.packets_in[0] >= 100, "{v:?}");
+        assert!(
+            v.packets_in[3] > 0 && v.packets_out[3] > 0,
+            "control traffic {v:?}"
+        );
     }
 }

@@ -15,6 +15,7 @@ use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
 
 use super::batch::{BATCH, RecvBatch};
+use super::meter::{Meter, RxKinds};
 use super::{EventSink, ShardCounters, SignalSink, WAKER};
 use crate::engine::impair::{DelayQueue, Impairer, Link, Verdict};
 use crate::engine::participant::{
@@ -49,6 +50,8 @@ struct Slot {
     /// pushed again).
     deadline: Option<Instant>,
     impairer: Option<Impairer>,
+    /// Received streams' kinds, for the meter.
+    rx_kinds: RxKinds,
 }
 
 /// A datagram held back by impairment delay.
@@ -75,6 +78,7 @@ pub(super) struct Loop<S> {
     held: DelayQueue<HeldDatagram>,
     /// Buffers of released held datagrams, reused for the next ones.
     pool: Vec<Vec<u8>>,
+    meter: Option<Meter>,
 }
 
 impl<S: EventSink> Loop<S> {
@@ -84,6 +88,7 @@ impl<S: EventSink> Loop<S> {
         inbox: mpsc::Receiver<WsMessage>,
         sink: S,
         send_log: Arc<SendLog>,
+        meter: Option<Meter>,
     ) -> Self {
         Loop {
             poll,
@@ -98,6 +103,7 @@ impl<S: EventSink> Loop<S> {
             send_log,
             held: DelayQueue::default(),
             pool: Vec::new(),
+            meter,
         }
     }
 
@@ -151,8 +157,14 @@ impl<S: EventSink> Loop<S> {
     fn release_held(&mut self, now: Instant) {
         while let Some((at, h)) = self.held.pop_due(now) {
             if h.up {
-                match self.slots[h.slot].socket.send_to(&h.contents, h.peer) {
-                    Ok(_) => self.counters.datagrams_out += 1,
+                let slot = &self.slots[h.slot];
+                match slot.socket.send_to(&h.contents, h.peer) {
+                    Ok(_) => {
+                        self.counters.datagrams_out += 1;
+                        if let Some(m) = &self.meter {
+                            m.sent(&slot.p, &h.contents);
+                        }
+                    }
                     Err(_) => self.counters.send_errors += 1,
                 }
             } else {
@@ -235,6 +247,7 @@ impl<S: EventSink> Loop<S> {
             signal,
             deadline: None,
             impairer: None,
+            rx_kinds: RxKinds::default(),
         });
         self.feed(slot, Input::Timeout(now));
         Ok(addr)
@@ -259,6 +272,11 @@ impl<S: EventSink> Loop<S> {
                 };
                 self.counters.datagrams_in += 1;
                 self.on_datagram(i, now, source, destination, contents);
+                // Counted as it arrived on the wire (impairment drops happen after the wire);
+                // classified after the participant saw it, which names a new stream's SSRC.
+                if let Some(m) = &self.meter {
+                    m.received(&self.slots[i].rx_kinds, contents);
+                }
             }
             if n < BATCH {
                 break;
@@ -357,12 +375,22 @@ impl<S: EventSink> Loop<S> {
                         }
                     }
                     match slot.socket.send_to(&t.contents, t.destination) {
-                        Ok(_) => self.counters.datagrams_out += 1,
+                        Ok(_) => {
+                            self.counters.datagrams_out += 1;
+                            if let Some(m) = &self.meter {
+                                m.sent(&slot.p, &t.contents);
+                            }
+                        }
                         Err(_) => self.counters.send_errors += 1,
                     }
                 }
                 Output::Signal(msg) => slot.signal.send(msg),
-                Output::Event(e) => self.sink.on_event(slot.index, Instant::now(), &e),
+                Output::Event(e) => {
+                    if self.meter.is_some() {
+                        slot.rx_kinds.learn(&e);
+                    }
+                    self.sink.on_event(slot.index, Instant::now(), &e)
+                }
             }
         }
     }

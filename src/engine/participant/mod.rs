@@ -283,6 +283,14 @@ impl Participant {
             .sum()
     }
 
+    /// The role of the published stream sent with `ssrc`, if it is one of this participant's.
+    pub fn sent_role(&self, ssrc: Ssrc) -> Option<Role> {
+        self.pubs
+            .iter()
+            .find(|p| p.ssrc == Some(ssrc))
+            .map(|p| p.role)
+    }
+
     /// Keyframe requests served by the sources of `role`.
     pub fn keyframes_served(&self, role: Role) -> u64 {
         self.pubs

@@ -330,6 +330,11 @@ impl DockerBackend {
                         state.exit_code
                     },
                     finished_at,
+                    stuck_since: if created {
+                        c.created.as_deref().and_then(parse_docker_time)
+                    } else {
+                        None
+                    },
                 }))
             }
         }

@@ -47,6 +47,8 @@ pub struct Observed {
     /// Set once the job has exited.
     pub exit_code: Option<i64>,
     pub finished_at: Option<SystemTime>,
+    /// Set, to its creation time, for a job container that was created but never started.
+    pub stuck_since: Option<SystemTime>,
 }
 
 /// Backend failures; `Display` gives the Go service's wording where clients can see it.

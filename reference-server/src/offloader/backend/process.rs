@@ -281,5 +281,7 @@ fn observe(id: &str, job: &ProcJob) -> Observed {
         running: exit_code.is_none(),
         exit_code,
         finished_at,
+        // A process job is spawned in one step: it cannot be stuck between create and start.
+        stuck_since: None,
     }
 }

@@ -41,6 +41,9 @@ pub struct SfuConfig {
     pub host_candidates: Vec<SocketAddr>,
     /// Master seed for track ids.
     pub seed: u64,
+    /// Packets of history each outgoing video stream keeps to answer NACKs
+    /// (`rtc.nack_buffer_size`; rtcd's default is 256).
+    pub nack_buffer_size: usize,
 }
 
 /// Input to the core. Every variant carries the current instant.
@@ -388,6 +391,8 @@ impl Sfu {
             .set_crypto_provider(self.crypto.clone())
             .set_ice_lite(true)
             .set_rtp_mode(true)
+            // rtcd's GCC: start at 250 kbps; the estimate only picks simulcast layers.
+            .enable_bwe(Some(str0m::bwe::Bitrate::kbps(250)))
             .clear_codecs();
         let codecs = cfg.codec_config();
         for (codec, freq, ch, fmtp) in [
@@ -405,7 +410,7 @@ impl Sfu {
                 use_inband_fec: fmtp.then_some(true),
                 ..Default::default()
             };
-            codecs.add_config(codec.pt(), None, c, freq, ch, params);
+            codecs.add_config(codec.pt(), codec.rtx_pt(), c, freq, ch, params);
         }
         cfg.build(now)
     }
@@ -533,7 +538,8 @@ impl Sfu {
                 } => self.media_added(idx, mid, kind, &stream_id, rids),
                 Step::DcOpen => self.dc_open(idx),
                 Step::KeyframeRequest { mid, kind } => self.keyframe_request(idx, mid, kind, now),
-                Step::Bound { source, mid } => self.bind(idx, source, mid),
+                Step::Bound { source, mid } => self.bind(idx, source, mid, now),
+                Step::Estimate(bps) => self.estimate(idx, bps, now),
                 Step::Close => {
                     self.close_session(idx);
                     return;

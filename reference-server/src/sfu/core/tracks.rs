@@ -5,6 +5,7 @@ use super::{Output, Sfu};
 use crate::sfu::event::{ErrorKind, SfuEvent, TrackDirection};
 use crate::sfu::session::{SessionIdx, TrackAction};
 use crate::sfu::signal::SignalOut;
+use crate::sfu::simulcast::{Layer, RateMonitor};
 use crate::sfu::track::{Source, SourceId, TrackCodec, TrackType, new_track_id};
 use crate::sfu::vad::Vad;
 use str0m::Rtc;
@@ -53,6 +54,17 @@ impl Sfu {
             mid,
             kind: track,
             codec,
+            rates: rids
+                .iter()
+                .map(|r| {
+                    let layer = if *r == Rid::from("h") {
+                        Layer::High
+                    } else {
+                        Layer::Low
+                    };
+                    (*r, RateMonitor::new(layer.window()))
+                })
+                .collect(),
             rids,
             enabled: true,
             bindings: Vec::new(),

@@ -1,0 +1,691 @@
+//! A call load, end to end: scenario → plan (shard, start time) → target (embedded SFU child or
+//! rtcd hosts) → engine (one event loop per core, the plan's timed commands) → measure (sinks,
+//! aggregator thread, probes, progress) → results directory, terminal summary, report → exit code.
+//!
+//! Exit codes: 0 passed; 1 a threshold failed or the harness was saturated; 2 bad input, could not
+//! run, or the target died (partial results written); 130 on Ctrl-C (partial results written).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use tokio::sync::Notify;
+
+use super::RunArgs;
+use super::media::RunMedia;
+use super::progress::Progress;
+use super::sink::{Expected, RunSink, SessionMeta, Shared};
+use super::target::TargetSetup;
+use super::ticker::Ticker;
+use crate::engine::driver::{Driver, DriverConfig};
+use crate::engine::impair::Link;
+use crate::engine::participant::{Command, LEAVE_TIMEOUT, ParticipantConfig};
+use crate::measure::{
+    Aggregator, HealthLimits, HotCounters, Interval, Sampler, ServerSource, WireOverhead,
+};
+use crate::report::{
+    EndReason, FORMAT_VERSION, Host, Manifest, RunResult, ScenarioInfo, SeriesWriter, ShardEntry,
+    Tool,
+};
+use crate::scenario::{
+    Action, DEFAULT_MAX_CALL_SIZE, Id, Plan, PlanConfig, Scenario, Session, ShardSpec,
+};
+use crate::target::embedded::EmbeddedSfu;
+
+/// Exit code after Ctrl-C (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// How long to wait for the target to report a call's sessions gone after the last leave.
+const SESSIONS_GONE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs a call scenario.
+pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let scenario = Scenario::load(&args.scenario)?;
+    let start_at = args.start_at.as_deref().map(parse_time).transpose()?;
+    let full = Plan::expand(&scenario, &PlanConfig { start_at });
+    let plan = match &args.shard {
+        Some(text) => {
+            let spec: ShardSpec = text
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--shard {text}: {e}"))?;
+            full.shard(
+                spec,
+                std::num::NonZeroU32::new(DEFAULT_MAX_CALL_SIZE)
+                    .unwrap_or(std::num::NonZeroU32::MIN),
+            )?
+        }
+        None => full.clone(),
+    };
+    let out = args.out_dir();
+    prepare_out(&out)?;
+    let media = RunMedia::load(&plan).context("loading the scenario's media")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let code = runtime.block_on(async {
+        let run = CallRun {
+            args,
+            scenario: &scenario,
+            full: &full,
+            plan: &plan,
+            media: &media,
+            out: &out,
+        };
+        run.execute().await
+    })?;
+    // Background tasks (the plugin connections) end with the runtime.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(code)
+}
+
+/// `--start-at`: RFC 3339 or Unix seconds.
+fn parse_time(text: &str) -> anyhow::Result<SystemTime> {
+    if let Ok(secs) = text.parse::<f64>()
+        && secs.is_finite()
+        && secs >= 0.0
+    {
+        return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs_f64(secs));
+    }
+    humantime::parse_rfc3339_weak(text).map_err(|e| {
+        anyhow::anyhow!("--start-at {text:?}: expected RFC 3339 or Unix seconds ({e})")
+    })
+}
+
+/// The results directory must be absent or empty, so results of two runs never mix.
+fn prepare_out(out: &Path) -> anyhow::Result<()> {
+    if let Ok(mut entries) = std::fs::read_dir(out)
+        && entries.next().is_some()
+    {
+        anyhow::bail!(
+            "results directory {} is not empty (give a new --out)",
+            out.display()
+        );
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))
+}
+
+/// One planned action of one session, by position in the plan.
+#[derive(Debug, Clone, Copy)]
+struct Step {
+    at: Duration,
+    call: usize,
+    session: usize,
+    action: Action,
+}
+
+/// A session's live state across joins.
+#[derive(Debug, Default)]
+struct Live {
+    session_id: Option<String>,
+    joins: u64,
+    mic_given: bool,
+    muted: bool,
+}
+
+struct CallRun<'a> {
+    args: &'a RunArgs,
+    scenario: &'a Scenario,
+    full: &'a Plan,
+    plan: &'a Plan,
+    media: &'a RunMedia,
+    out: &'a Path,
+}
+
+/// How the timeline ended.
+enum Ending {
+    Completed,
+    Interrupted,
+    TargetDied,
+    Failed(anyhow::Error),
+}
+
+impl CallRun<'_> {
+    /// Every planned action of this plan's sessions, in time order.
+    fn steps(&self) -> Vec<Step> {
+        let mut steps: Vec<Step> = Vec::new();
+        for (c, call) in self.plan.calls().iter().enumerate() {
+            for (s, session) in call.sessions().iter().enumerate() {
+                steps.extend(session.events().iter().map(|e| Step {
+                    at: e.at,
+                    call: c,
+                    session: s,
+                    action: e.action,
+                }));
+            }
+        }
+        // Stable: a session's own events keep their planned order at equal times.
+        steps.sort_by_key(|s| s.at);
+        steps
+    }
+
+    /// Tracks `session` expects when it joins at `at`: one per sender already in its call (from
+    /// the whole plan, so a call split across shards counts its remote senders too).
+    fn expected(&self, session: &Session, at: Duration) -> Expected {
+        self.senders(session, at, at)
+    }
+
+    /// The senders of `session`'s call (other than itself) in the call at some time in
+    /// `[from, to]`, by kind.
+    fn senders(&self, session: &Session, from: Duration, to: Duration) -> Expected {
+        let mut e = Expected::default();
+        let Some(call) = self.full.calls().get(session.call() as usize) else {
+            return e;
+        };
+        for other in call.sessions() {
+            if other.index() == session.index() || other.join_at() > to || other.leave_at() <= from
+            {
+                continue;
+            }
+            let r = other.roles();
+            e.audio += u32::from(r.speaker);
+            e.screen += u32::from(r.screen);
+            e.video += u32::from(r.camera);
+        }
+        e
+    }
+
+    async fn execute(self) -> anyhow::Result<ExitCode> {
+        let started_wall = SystemTime::now();
+        let drops_before = super::ticker::udp_rcvbuf_errors();
+        let mut setup = super::target::connect(self.args, self.plan.seed()).await?;
+        let counters = Arc::new(HotCounters::new(WireOverhead::default()));
+        // The run clock starts at --start-at (all shards together) or now.
+        if let Some(late) = self
+            .plan
+            .start_at()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .filter(|late| *late > Duration::from_secs(1))
+        {
+            eprintln!(
+                "callsbench: --start-at passed {:.1} s ago; the timeline starts now",
+                late.as_secs_f64()
+            );
+        }
+        let wait = self
+            .plan
+            .start_at()
+            .and_then(|t| t.duration_since(SystemTime::now()).ok())
+            .unwrap_or_default();
+        let epoch = Instant::now() + wait;
+        let epoch_unix = crate::report::model::unix_ms(SystemTime::now() + wait) / 1000;
+        let shared = Arc::new(Shared::new(epoch, Arc::clone(&counters)));
+        let (itx, irx) = mpsc::channel::<Interval>();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut driver = Driver::start_metered(
+            DriverConfig {
+                threads,
+                local_ip: setup.local_ip,
+            },
+            Some(Arc::clone(&counters)),
+            |_| RunSink::new(Arc::clone(&shared), itx.clone()),
+        )?;
+        drop(itx);
+
+        let series = SeriesWriter::create(self.out)?;
+        let agg = Aggregator::new(
+            Arc::clone(&counters),
+            self.plan.phases(),
+            HealthLimits::for_this_host(),
+        );
+        let died = Arc::new(Notify::new());
+        let target_gone = Arc::new(AtomicBool::new(false));
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let progress = Progress::new(self.args.quiet, self.plan, Arc::clone(&shared));
+        let aggregator = {
+            let ctx = Ticker {
+                agg,
+                intervals: irx,
+                sampler: Sampler::new(setup.probe.clone()),
+                series,
+                stop: stop_rx,
+                epoch,
+                epoch_unix,
+                died: Arc::clone(&died),
+                target_gone: Arc::clone(&target_gone),
+                progress,
+                target_pid: setup.embedded.as_ref().map(EmbeddedSfu::pid),
+            };
+            std::thread::Builder::new()
+                .name("aggregator".into())
+                .spawn(move || ctx.run())?
+        };
+
+        let mut state: HashMap<(usize, usize), Live> = HashMap::new();
+        let mut call_host: HashMap<usize, usize> = HashMap::new();
+        let ending = {
+            let timeline = self.play(
+                &mut setup,
+                &mut driver,
+                &shared,
+                &mut state,
+                &mut call_host,
+                epoch,
+            );
+            tokio::select! {
+                r = timeline => match r {
+                    Ok(()) => Ending::Completed,
+                    Err(e) => Ending::Failed(e),
+                },
+                _ = tokio::signal::ctrl_c() => Ending::Interrupted,
+                _ = died.notified() => Ending::TargetDied,
+            }
+        };
+        if !matches!(ending, Ending::Completed | Ending::TargetDied) {
+            // Leave cleanly so the target is not left with sessions of an aborted run.
+            for live in state.values() {
+                if let Some(id) = &live.session_id {
+                    let _ = driver.command(id, Command::Leave);
+                }
+            }
+        }
+        if !matches!(ending, Ending::TargetDied) {
+            let limit = if matches!(ending, Ending::Completed) {
+                LEAVE_TIMEOUT
+            } else {
+                Duration::from_secs(2)
+            };
+            let deadline = Instant::now() + limit;
+            while shared.connected.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+        let sessions_after = if matches!(ending, Ending::TargetDied) {
+            None
+        } else {
+            self.sessions_left(&setup, &call_host).await
+        };
+
+        // Stop measuring: the aggregator seals its last second, the engine hands back its sinks.
+        let _ = stop_tx.send(());
+        let ticker = aggregator
+            .join()
+            .map_err(|_| anyhow::anyhow!("the aggregator thread panicked"))?;
+        let mut agg = ticker.agg;
+        let shards = driver.stop();
+        let mut engine = crate::engine::driver::ShardCounters::default();
+        let mut groups = super::sink::Groups::new();
+        for (sink, c) in shards {
+            let (last, g) = sink.finish();
+            agg.absorb(last);
+            for (k, v) in g {
+                groups.entry(k).or_default().add(&v);
+            }
+            engine.send_errors += c.send_errors;
+            engine.input_errors += c.input_errors;
+            engine.max_timer_lag = engine.max_timer_lag.max(c.max_timer_lag);
+        }
+        while let Ok(i) = ticker.intervals.try_recv() {
+            agg.absorb(i);
+        }
+        let mut measured = agg.finish();
+        let c = &mut measured.counts;
+        c.insert(
+            "tracks.expected".into(),
+            shared.tracks_expected.load(Ordering::Relaxed),
+        );
+        c.insert(
+            "tracks.received".into(),
+            shared.tracks_received.load(Ordering::Relaxed),
+        );
+        c.insert("engine.send_errors".into(), engine.send_errors);
+        c.insert("engine.input_errors".into(), engine.input_errors);
+        c.insert(
+            "engine.max_timer_lag_us".into(),
+            engine.max_timer_lag.as_micros() as u64,
+        );
+        if let Some(n) = sessions_after {
+            c.insert("target.sessions_after_run".into(), n);
+        }
+        for (g, figures) in &groups {
+            let name = self.group_name(*g);
+            c.insert(format!("group.{name}.expected"), figures.expected);
+            c.insert(format!("group.{name}.lost"), figures.lost);
+            measured
+                .histograms
+                .insert(format!("group.{name}.latency"), figures.latency.clone());
+        }
+        let drops = drops_before
+            .zip(super::ticker::udp_rcvbuf_errors())
+            .map(|(a, b)| b.saturating_sub(a));
+        if let Some(d) = drops {
+            c.insert("host.udp_rcvbuf_errors".into(), d);
+        }
+
+        let (end_reason, end_detail, complete) = match &ending {
+            Ending::Completed => (EndReason::Completed, None, true),
+            Ending::Interrupted => (
+                EndReason::Interrupted,
+                Some("interrupted (Ctrl-C); the figures cover the run up to then".to_owned()),
+                false,
+            ),
+            Ending::TargetDied => (
+                EndReason::TargetDied,
+                Some("the target process exited during the run".to_owned()),
+                false,
+            ),
+            Ending::Failed(e) => (EndReason::Error, Some(format!("{e:#}")), false),
+        };
+        let host = Host::this_machine();
+        let manifest = Manifest {
+            format_version: FORMAT_VERSION,
+            tool: Tool::this(),
+            synthetic: false,
+            scenario: ScenarioInfo::of_plan(self.scenario, self.plan, Some(&self.args.scenario)),
+            target: setup.info.clone(),
+            wire: counters.overhead(),
+            started_unix_ms: crate::report::model::unix_ms(started_wall),
+            ended_unix_ms: crate::report::model::unix_ms(SystemTime::now()),
+            complete,
+            end_reason,
+            end_detail,
+            shards: self
+                .plan
+                .shard_info()
+                .map(|s| {
+                    vec![ShardEntry {
+                        index: s.spec.index(),
+                        count: s.spec.count().get(),
+                        hostname: host.hostname.clone(),
+                        server_probes: !matches!(setup.probe, ServerSource::None),
+                        source: None,
+                    }]
+                })
+                .unwrap_or_default(),
+            host,
+        };
+        drop(setup);
+        let result = RunResult::new(manifest, measured);
+        result.write(self.out)?;
+        print!("{}", crate::report::text::render(&result));
+        let expected = result.counts.get("tracks.expected").copied().unwrap_or(0);
+        let received = result.counts.get("tracks.received").copied().unwrap_or(0);
+        println!("Expected tracks received: {received} of {expected}");
+        if !self.plan.impairments().is_empty() {
+            print!("{}", self.group_lines(&groups));
+        }
+        if let Some(d) = drops.filter(|d| *d > 0) {
+            println!(
+                "UDP datagrams this host dropped for full receive buffers during the run: {d} \
+                 (counted as loss; the target or the harness did not read its socket in time)"
+            );
+        }
+        match sessions_after {
+            Some(0) => println!("Target sessions after the run: 0"),
+            Some(n) => println!("Target sessions after the run: {n} (expected 0)"),
+            None => println!("Target sessions after the run: not checked"),
+        }
+        if !self.args.no_report
+            && let Err(e) = crate::report::render::write_report(&result, self.out)
+        {
+            eprintln!("callsbench: report not rendered: {e}");
+        }
+        println!("Results: {}", self.out.display());
+        match &ending {
+            Ending::Interrupted => eprintln!("callsbench: interrupted; partial results written"),
+            Ending::TargetDied => {
+                eprintln!("callsbench: the target process died; partial results written")
+            }
+            Ending::Failed(e) => {
+                eprintln!("callsbench: run failed: {e:#}; partial results written")
+            }
+            Ending::Completed => {}
+        }
+        let code = match ending {
+            Ending::Interrupted => EXIT_INTERRUPTED,
+            _ if sessions_after.is_some_and(|n| n > 0) && result.exit_code() == 0 => {
+                crate::cli::EXIT_FAILED
+            }
+            _ => result.exit_code(),
+        };
+        Ok(ExitCode::from(code))
+    }
+
+    /// The name of impairment group `g` in files (`unimpaired` for sessions in none).
+    fn group_name(&self, g: Option<u32>) -> String {
+        g.and_then(|g| self.plan.impairments().get(g as usize))
+            .map_or_else(|| "unimpaired".to_owned(), |i| i.name().to_owned())
+    }
+
+    /// Per impairment group: what was injected, and the loss and one-way latency its sessions saw
+    /// on the streams they received.
+    fn group_lines(&self, groups: &super::sink::Groups) -> String {
+        let mut text = String::from(
+            "\nImpairment groups (figures of the streams each group's sessions received)\n",
+        );
+        let mut keys: Vec<Option<u32>> = groups.keys().copied().collect();
+        keys.sort();
+        for g in keys {
+            let f = &groups[&g];
+            let injected = g
+                .and_then(|g| self.plan.impairments().get(g as usize))
+                .map_or_else(
+                    || "none".to_owned(),
+                    |i| {
+                        format!(
+                            "loss {}, delay {:?}, jitter {:?}, {}",
+                            i.loss(),
+                            i.delay(),
+                            i.jitter(),
+                            format!("{:?}", i.direction()).to_lowercase()
+                        )
+                    },
+                );
+            let ms = |q: f64| {
+                f.latency
+                    .quantile_us(q)
+                    .map_or_else(|| "-".to_owned(), |us| format!("{:.1} ms", us as f64 / 1e3))
+            };
+            text += &format!(
+                "  {:<14} injected {injected}: loss {}, latency p50 {} p99 {}\n",
+                self.group_name(g),
+                f.loss()
+                    .map_or_else(|| "-".to_owned(), |l| format!("{:.2}%", l * 100.0)),
+                ms(0.5),
+                ms(0.99)
+            );
+        }
+        text
+    }
+
+    /// Sessions the target still holds for this run's calls (0 when every call has ended).
+    async fn sessions_left(
+        &self,
+        setup: &TargetSetup,
+        call_host: &HashMap<usize, usize>,
+    ) -> Option<u64> {
+        let deadline = Instant::now() + SESSIONS_GONE_TIMEOUT;
+        loop {
+            let mut left = 0u64;
+            for (&c, &h) in call_host {
+                let id = self.plan.calls()[c].id().to_string();
+                match setup.target.hosts()[h].api.sessions(&id).await {
+                    Ok(None) => {}
+                    Ok(Some(s)) => left += s.len() as u64,
+                    Err(_) => return None,
+                }
+            }
+            if left == 0 || Instant::now() >= deadline {
+                return Some(left);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Plays the timeline: each planned action at its time.
+    async fn play(
+        &self,
+        setup: &mut TargetSetup,
+        driver: &mut Driver<RunSink>,
+        shared: &Arc<Shared>,
+        state: &mut HashMap<(usize, usize), Live>,
+        call_host: &mut HashMap<usize, usize>,
+        epoch: Instant,
+    ) -> anyhow::Result<()> {
+        let seed = self.plan.seed();
+        for step in self.steps() {
+            tokio::time::sleep_until((epoch + step.at).into()).await;
+            let call = &self.plan.calls()[step.call];
+            let session = &call.sessions()[step.session];
+            let live = state.entry((step.call, step.session)).or_default();
+            if step.action == Action::Join {
+                let host = match call_host.get(&step.call) {
+                    Some(h) => *h,
+                    None => {
+                        let h = setup.target.place_call().await;
+                        call_host.insert(step.call, h);
+                        h
+                    }
+                };
+                let session_id = if live.joins == 0 {
+                    session.id().to_string()
+                } else {
+                    // A rejoin is a new connection: a new session id, as the plugin makes one.
+                    Id::derive(
+                        seed,
+                        "rejoin",
+                        &[
+                            u64::from(call.index()),
+                            u64::from(session.index()),
+                            live.joins,
+                        ],
+                    )
+                    .to_string()
+                };
+                let cfg = ParticipantConfig {
+                    call_id: call.id().to_string(),
+                    user_id: session.user_id().to_string(),
+                    session_id: session_id.clone(),
+                    channel_id: Id::derive(seed, "channel", &[u64::from(call.index())]).to_string(),
+                    dc_signaling: false,
+                    local_addr: SocketAddr::new(setup.local_ip, 0),
+                    seed: session.rng_seed() ^ live.joins,
+                };
+                let (index, _) = tokio::task::block_in_place(|| {
+                    setup.target.hosts()[host].add_participant(driver, cfg)
+                })?;
+                let expected = self.expected(session, step.at);
+                // Every track this connection should receive while it is in the call (its
+                // leave is the next one planned).
+                let until = session
+                    .events()
+                    .iter()
+                    .find(|e| e.at >= step.at && e.action == Action::Leave)
+                    .map_or(session.leave_at(), |e| e.at);
+                let all = self.senders(session, step.at, until);
+                shared.tracks_expected.fetch_add(
+                    u64::from(all.audio + all.screen + all.video),
+                    Ordering::Relaxed,
+                );
+                if let Ok(mut m) = shared.sessions.write() {
+                    m.insert(
+                        index,
+                        Arc::new(SessionMeta {
+                            session_id: session_id.clone(),
+                            scheduled: step.at,
+                            expected,
+                            group: session.impairment(),
+                        }),
+                    );
+                }
+                // The session's impairment group: its packets are dropped and delayed in the
+                // engine's own packet path, from before its join on.
+                if let Some(imp) = self.plan.impairment_of(session) {
+                    let link = Link {
+                        loss: imp.loss().as_fraction(),
+                        delay: imp.delay(),
+                        jitter: imp.jitter(),
+                        direction: imp.direction(),
+                    };
+                    driver.impair(&session_id, link)?;
+                }
+                driver.command(&session_id, Command::Join)?;
+                let roles = session.roles();
+                if roles.speaker && !live.muted {
+                    self.unmute(driver, session, live, &session_id)?;
+                }
+                if roles.screen
+                    && let Some(mode) = call.screen()
+                {
+                    let (low, high) = self.media.screen(session, mode, live.joins);
+                    driver.command(&session_id, Command::ScreenOn { low, high })?;
+                }
+                if roles.camera {
+                    let cam = self.media.camera(session, live.joins);
+                    driver.command(&session_id, Command::VideoOn(cam))?;
+                }
+                live.joins += 1;
+                live.session_id = Some(session_id);
+                continue;
+            }
+            let Some(id) = live.session_id.clone() else {
+                continue;
+            };
+            match step.action {
+                Action::Join => {}
+                Action::Leave => driver.command(&id, Command::Leave)?,
+                Action::Mute => {
+                    live.muted = true;
+                    driver.command(&id, Command::Mute)?;
+                }
+                Action::Unmute => {
+                    live.muted = false;
+                    self.unmute(driver, session, live, &id)?;
+                }
+                Action::ScreenOff => driver.command(&id, Command::ScreenOff)?,
+                Action::ScreenOn => {
+                    if let Some(mode) = call.screen() {
+                        let (low, high) = self.media.screen(session, mode, live.joins + 100);
+                        driver.command(&id, Command::ScreenOn { low, high })?;
+                    }
+                }
+                Action::VideoOff => driver.command(&id, Command::VideoOff)?,
+                Action::VideoOn => {
+                    let cam = self.media.camera(session, live.joins + 100);
+                    driver.command(&id, Command::VideoOn(cam))?;
+                }
+            }
+        }
+        // The plan ends with the last leave; wait for the leave ramp's end before measuring stops.
+        tokio::time::sleep_until((epoch + self.plan.phases().end).into()).await;
+        Ok(())
+    }
+
+    fn unmute(
+        &self,
+        driver: &Driver<RunSink>,
+        session: &Session,
+        live: &mut Live,
+        session_id: &str,
+    ) -> anyhow::Result<()> {
+        if live.mic_given {
+            driver.command(session_id, Command::Unmute(None))?;
+            return Ok(());
+        }
+        if let Some(mic) = self.media.mic(session, live.joins) {
+            driver.command(session_id, Command::Unmute(Some(mic)))?;
+            live.mic_given = true;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_times_parse() {
+        let t = parse_time("2026-11-22T15:00:00Z").unwrap();
+        assert_eq!(crate::report::model::unix_ms(t), 1_795_359_600_000);
+        let t = parse_time("1795359600.5").unwrap();
+        assert_eq!(crate::report::model::unix_ms(t), 1_795_359_600_500);
+        assert!(parse_time("tomorrow").is_err());
+    }
+}
