@@ -12,7 +12,11 @@
 //! of the whole harness process (engine + the plugin `/ws` link) over a 5 s window after every
 //! listener hears both speakers, the voice packets delivered against the 100 packets/s per listener
 //! the speakers send, and the SFU child's CPU. Participants per core = participants / engine
-//! CPU (cores). It fails only when delivery collapses (the SFU shares the two cores).
+//! CPU (cores) at the delivery achieved. `CALLSBENCH_SILENT=1` keeps both speakers muted, which
+//! measures the fixed cost of a connected participant (timers, DC pings, ICE keepalives); the
+//! difference to a normal run is the cost of the packets. A listener that never hears the
+//! speakers is reported with the last join milestone it reached. It fails only when fewer than
+//! 95 % of the listeners connect or delivery collapses (the SFU shares the two cores).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -112,6 +116,9 @@ async fn receive_only_participants_per_harness_core() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
     let n = listeners + 2;
+    // Silent: nobody unmutes, which measures the fixed cost of a connected participant (timers,
+    // pings, keepalives); the difference to a normal run is the cost of the packets.
+    let silent = std::env::var_os("CALLSBENCH_SILENT").is_some();
     let dir = std::env::temp_dir().join(format!("callsbench-engine-load-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let sfu = EmbeddedSfu::spawn(&default_program(), &dir).expect("callsref binary");
@@ -153,7 +160,7 @@ async fn receive_only_participants_per_harness_core() {
         host.add_participant(&mut driver, cfg).unwrap();
         driver.command(&session_id, Command::Join).unwrap();
         sessions.push(session_id);
-        if i == 1 {
+        if i == 1 && !silent {
             driver
                 .command(&sessions[0], Command::Unmute(Some(voice())))
                 .unwrap();
@@ -166,18 +173,23 @@ async fn receive_only_participants_per_harness_core() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let heard = |min: u64| (2..n).all(|p| counts.0[p].load(Ordering::Relaxed) > min);
+    // Ready: hears both speakers (over 100 voice packets), or, silent, has its data channel open.
+    let ok = |p: usize| {
+        if silent {
+            counts.1[p].load(Ordering::Relaxed) & (1 << 3) != 0
+        } else {
+            counts.0[p].load(Ordering::Relaxed) > 100
+        }
+    };
     let deadline = Instant::now() + Duration::from_secs(60 + n as u64 / 20);
-    while !heard(100) && Instant::now() < deadline {
+    while !(2..n).all(ok) && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let settled = started.elapsed();
-    let hearing = (2..n)
-        .filter(|&p| counts.0[p].load(Ordering::Relaxed) > 100)
-        .count();
+    let hearing = (2..n).filter(|&p| ok(p)).count();
     eprintln!("{hearing} of {listeners} listeners hear both speakers after {settled:.1?}");
     let mut stuck: std::collections::BTreeMap<String, usize> = Default::default();
-    for p in (2..n).filter(|&p| counts.0[p].load(Ordering::Relaxed) <= 100) {
+    for p in (2..n).filter(|&p| !ok(p)) {
         let bits = counts.1[p].load(Ordering::Relaxed);
         let reached: Vec<&str> = (0..MILESTONES.len())
             .filter(|b| bits & (1 << b) != 0)
@@ -210,14 +222,14 @@ async fn receive_only_participants_per_harness_core() {
     let core = |t0: u64, t1: u64| (t1 - t0) as f64 / 100.0 / secs;
     let (engine, harness, server) = (core(e0, e1), core(h0, h1), core(s0, s1));
     let pps = (p1 - p0) as f64 / secs;
-    let expected = 100.0 * hearing as f64;
+    let expected = if silent { 0.0 } else { 100.0 * hearing as f64 };
     eprintln!(
         "{listeners} listeners + 2 speakers: all hearing after {settled:.1?}; delivered {pps:.0} of \
          {expected:.0} voice packets/s ({:.1} %)\n\
          engine threads {:.1} % of a core ({:.1} µs per participant-second, {:.2} µs per packet) \
          => {:.0} participants per engine core; whole harness process {:.1} % => {:.0} per core; \
          SFU {:.1} % of a core",
-        pps / expected * 100.0,
+        pps / expected.max(1.0) * 100.0,
         engine * 100.0,
         engine * 1e6 / n as f64,
         engine * 1e6 / pps.max(1.0),
@@ -230,8 +242,12 @@ async fn receive_only_participants_per_harness_core() {
         driver.command(s, Command::Leave).unwrap();
     }
     let shards = driver.stop();
-    eprintln!("shard counters: {:?}", shards[0].1);
+    let c = shards[0].1;
+    eprintln!(
+        "shard counters: {c:?}; {:.1} datagrams in per wakeup",
+        c.datagrams_in as f64 / c.wakeups.max(1) as f64
+    );
     drop(sfu);
     let _ = std::fs::remove_dir_all(&dir);
-    assert!(pps > 0.5 * expected, "{pps} packets/s delivered");
+    assert!(pps >= 0.5 * expected, "{pps} packets/s delivered");
 }

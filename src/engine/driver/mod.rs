@@ -110,6 +110,9 @@ pub struct ShardCounters {
     pub impaired_dropped: u64,
     /// Datagrams held back by impairment delay (both directions).
     pub impaired_delayed: u64,
+    /// Event-loop wakeups (returns from `epoll_wait`); datagrams per wakeup says how well the
+    /// loop batches.
+    pub wakeups: u64,
 }
 
 struct Shard {

@@ -123,6 +123,7 @@ impl<S: EventSink> Loop<S> {
                 // EINTR and friends: just go round again.
                 continue;
             }
+            self.counters.wakeups += 1;
             for ev in events.iter() {
                 match ev.token() {
                     WAKER => {

@@ -12,6 +12,9 @@
 //! [`Output::Timeout`]; then wait until that instant, a datagram, a signalling message or a command,
 //! and feed it in. Scheduled work (media packets, DC ping, stats, lock retries) is done lazily inside
 //! `poll_output`, one str0m mutation at a time, so str0m's own "mutate, then drain" rule holds.
+//!
+//! Over 600 lines: the user commands and the scheduled work are one state machine and read best
+//! together; str0m events and signalling are already split into `media_events` and `signalling`.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
