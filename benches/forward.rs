@@ -1,6 +1,8 @@
 //! The SFU's forwarding hot path: one SRTP audio packet in → N SRTP packets out, through the real
 //! core (str0m decrypt, route, N × str0m encrypt). Reports time per input packet; divide by N for
-//! CPU-µs per forwarded packet (printed at the end for each N).
+//! CPU-µs per forwarded packet (printed at the end for each N). `forward_audio` runs the SFU as
+//! shipped (a bandwidth estimator per session, for simulcast); `forward_audio_no_bwe` as
+//! `callsref sfu --no-bwe`.
 
 #[path = "../reference-server/tests/sfu_sim/mod.rs"]
 mod sfu_sim;
@@ -11,8 +13,8 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use sfu_sim::{ClientOpts, Sim};
 
 /// A call with one speaker and `n` connected listeners, every listener bound to the voice track.
-fn setup(n: usize) -> Sim {
-    let mut sim = Sim::new();
+fn setup(n: usize, bwe: bool) -> Sim {
+    let mut sim = Sim::with_bwe(bwe);
     let spk = sim.join(
         "call1",
         ClientOpts {
@@ -35,10 +37,16 @@ fn setup(n: usize) -> Sim {
 }
 
 fn forward(c: &mut Criterion) {
-    let mut g = c.benchmark_group("forward_audio");
+    for (name, bwe) in [("forward_audio", true), ("forward_audio_no_bwe", false)] {
+        group(c, name, bwe);
+    }
+}
+
+fn group(c: &mut Criterion, name: &str, bwe: bool) {
+    let mut g = c.benchmark_group(name);
     g.sample_size(20).measurement_time(Duration::from_secs(4));
     for n in [1usize, 10, 50] {
-        let mut sim = setup(n);
+        let mut sim = setup(n, bwe);
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
             b.iter_custom(|iters| {

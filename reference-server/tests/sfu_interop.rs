@@ -426,6 +426,25 @@ async fn webrtc_rs_call_audio_mute_and_leave() {
     tokio::time::sleep(Duration::from_millis(800)).await;
     let after: Vec<usize> = viewers.iter().map(|v| v.count_kind(&s, "screen")).collect();
     assert_eq!(before, after, "screen packets after screen_off");
+    // Every forwarded voice and screen packet's fan-out was timed, in rtcd's buckets.
+    for t in ["voice", "screen"] {
+        let labels = format!("groupID=\"interopplugin\",type=\"{t}\"");
+        let count = srv
+            .metric(&format!(
+                "rtcd_rtc_rtp_tracks_writes_time_count{{{labels}}}"
+            ))
+            .unwrap_or(0.0);
+        assert!(count > 50.0, "{t} writes timed: {count}");
+        let fast = srv
+            .metric(&format!(
+                "rtcd_rtc_rtp_tracks_writes_time_bucket{{{labels},le=\"0.1\"}}"
+            ))
+            .unwrap_or(0.0);
+        assert!(
+            fast > 0.9 * count,
+            "{t}: {fast} of {count} writes under 100 ms"
+        );
+    }
     assert_eq!(
         srv.metric("rtcd_rtc_rtp_tracks_total{direction=\"out\",groupID=\"interopplugin\",type=\"video/VP8\"}"),
         Some(0.0)

@@ -148,7 +148,15 @@ impl Driver {
                     let Ok(r) = Receive::new(Protocol::Udp, src, self.advertised, &buf[..n]) else {
                         continue;
                     };
-                    let _ = self.sfu.handle_input(Input::Receive(Instant::now(), r));
+                    let received = Instant::now();
+                    let _ = self.sfu.handle_input(Input::Receive(received, r));
+                    // rtcd times each WriteRTP (the fan-out to every receiver); here that is
+                    // routing, encrypting and sending every copy of this packet.
+                    deadline = self.drain(&mut frame);
+                    if let Some((group, kind)) = self.sfu.take_forwarded() {
+                        let took = received.elapsed().as_secs_f64();
+                        self.metrics.observe_write(group, kind, took);
+                    }
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
                 // ICMP port-unreachable from a departed peer surfaces here on Linux; not fatal.

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 
 use super::event::{HistMetric, SfuEvent, TrackDirection};
+use super::track::TrackType;
 
 const DEFAULT_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -95,6 +96,8 @@ struct Inner {
     hists: BTreeMap<(&'static str, String), Histogram>,
     ws_conns: BTreeMap<String, i64>,
     ws_msgs: BTreeMap<(String, String, &'static str), u64>,
+    /// `rtcd_rtc_rtp_tracks_writes_time` by group, then type.
+    writes: BTreeMap<String, BTreeMap<&'static str, Histogram>>,
 }
 
 /// The SFU's metric registry.
@@ -164,6 +167,25 @@ impl Metrics {
             .ws_msgs
             .entry((client.to_string(), kind.to_string(), direction))
             .or_default() += 1;
+    }
+
+    /// One forwarded packet's write time (seconds). rtcd times camera video as `screen`.
+    pub fn observe_write(&self, group: &str, kind: TrackType, secs: f64) {
+        let t = match kind {
+            TrackType::Video => "screen",
+            other => other.as_str(),
+        };
+        let mut m = self.lock();
+        // Look up by `&str` first: no allocation per packet once the group is known.
+        if !m.writes.contains_key(group) {
+            m.writes.insert(group.to_string(), BTreeMap::new());
+        }
+        if let Some(by_type) = m.writes.get_mut(group) {
+            by_type
+                .entry(t)
+                .or_insert_with(|| Histogram::new(LATENCY_BUCKETS))
+                .observe(secs);
+        }
     }
 
     /// Active sessions summed over groups.
@@ -254,6 +276,32 @@ impl Metrics {
             );
             let _ = writeln!(o, "{name}_sum{{groupID=\"{g}\"}} {}", h.sum);
             let _ = writeln!(o, "{name}_count{{groupID=\"{g}\"}} {}", h.count);
+        }
+        let name = "rtcd_rtc_rtp_tracks_writes_time";
+        if !m.writes.is_empty() {
+            header(&mut o, name, "histogram", "Time taken to write RTP packets");
+        }
+        for (g, by_type) in &m.writes {
+            let g = esc(g);
+            for (t, h) in by_type {
+                for (b, c) in h.buckets.iter().zip(&h.counts) {
+                    let _ = writeln!(
+                        o,
+                        "{name}_bucket{{groupID=\"{g}\",type=\"{t}\",le=\"{b}\"}} {c}"
+                    );
+                }
+                let _ = writeln!(
+                    o,
+                    "{name}_bucket{{groupID=\"{g}\",type=\"{t}\",le=\"+Inf\"}} {}",
+                    h.count
+                );
+                let _ = writeln!(o, "{name}_sum{{groupID=\"{g}\",type=\"{t}\"}} {}", h.sum);
+                let _ = writeln!(
+                    o,
+                    "{name}_count{{groupID=\"{g}\",type=\"{t}\"}} {}",
+                    h.count
+                );
+            }
         }
         header(
             &mut o,
@@ -410,6 +458,23 @@ mod tests {
         assert!(text.contains("rtcd_rtc_client_rtt_bucket{groupID=\"g\",le=\"0.025\"} 1\n"));
         assert!(text.contains("rtcd_process_resident_memory_bytes "));
         m.apply(&SfuEvent::SessionClosed { group: "g".into() });
+        m.observe_write("g", TrackType::Voice, 0.0004);
+        m.observe_write("g", TrackType::Video, 0.02);
+        let text = m.render();
+        assert!(text.contains(
+            "rtcd_rtc_rtp_tracks_writes_time_bucket{groupID=\"g\",type=\"voice\",le=\"0.001\"} 1\n"
+        ));
+        assert!(text.contains(
+            "rtcd_rtc_rtp_tracks_writes_time_bucket{groupID=\"g\",type=\"screen\",le=\"0.01\"} 0\n"
+        ));
+        assert!(text.contains(
+            "rtcd_rtc_rtp_tracks_writes_time_bucket{groupID=\"g\",type=\"screen\",le=\"0.025\"} 1\n"
+        ));
+        assert!(
+            text.contains(
+                "rtcd_rtc_rtp_tracks_writes_time_count{groupID=\"g\",type=\"voice\"} 1\n"
+            )
+        );
         assert_eq!(m.sessions_total(), 0);
     }
 }

@@ -28,6 +28,9 @@ pub struct SfuArgs {
     /// Stop draining after this many seconds (rtcd waits forever for sessions to end).
     #[arg(long)]
     pub drain_timeout: Option<u64>,
+    /// Run no per-session bandwidth estimator (simulcast viewers then never leave `l`).
+    #[arg(long)]
+    pub no_bwe: bool,
 }
 
 /// Why the server could not run.
@@ -77,6 +80,7 @@ pub async fn run(args: SfuArgs) -> Result<(), ServerError> {
         SfuConfig {
             host_candidates: vec![advertised],
             seed: rand::random(),
+            bwe: !args.no_bwe,
             nack_buffer_size: match cfg.rtc.nack_buffer_size {
                 0 => 256,
                 n => n as usize,

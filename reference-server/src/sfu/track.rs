@@ -133,15 +133,6 @@ impl Source {
             self.rids[0]
         })
     }
-
-    /// The measured rate of a layer, if known yet.
-    pub fn layer_rate(&self, layer: Layer, now: std::time::Instant) -> Option<f64> {
-        let rid = Rid::from(layer.rid());
-        self.rates
-            .iter()
-            .find(|(r, _)| *r == rid)
-            .and_then(|(_, m)| m.rate(now))
-    }
 }
 
 /// A fresh track id `<type>_<senderSessionID>_<8 random chars>`.

@@ -1,7 +1,8 @@
 //! Deterministic simulation of the SFU core: str0m test clients (each acting as the plugin and the
 //! end user) over an in-memory network, in virtual time. Time jumps to the earliest deadline of
 //! the SFU, any client, or any packet in flight; a step budget fails the test on livelock.
-//! Over 600 lines because the test client (plugin + peer roles) and the network live together.
+//! Over 600 lines because the test client (plugin + peer roles, voice/video/simulcast-screen
+//! publisher) and the network (per-client downlink capacity, a targeted packet drop) live together.
 
 #![allow(dead_code)]
 
@@ -140,8 +141,14 @@ pub struct Sim {
 
 impl Sim {
     pub fn new() -> Sim {
+        Sim::with_bwe(true)
+    }
+
+    /// A simulation whose SFU runs a bandwidth estimator per session, or none.
+    pub fn with_bwe(bwe: bool) -> Sim {
         let now = Instant::now();
         let cfg = SfuConfig {
+            bwe,
             host_candidates: vec![SFU_ADDR.parse().unwrap()],
             seed: 42,
             nack_buffer_size: 256,

@@ -104,6 +104,7 @@ impl Sfu {
             m.push(now, pkt.payload.len());
         }
         let mut want_keyframe: Option<Rid> = None;
+        let (kind, mut wrote) = (source.kind, false);
         for b in source.bindings.iter_mut() {
             if let Some(c) = b.choice.as_mut()
                 && c.due(now)
@@ -158,10 +159,14 @@ impl Sfu {
             .ext_vals(ext.clone())
             .nackable(!audio);
             tx.write_rtp(w);
+            wrote = true;
             if !rx.queued {
                 rx.queued = true;
                 self.dirty.push(b.session);
             }
+        }
+        if wrote {
+            self.forwarded = Some((idx, kind));
         }
         if let Some(to) = want_keyframe {
             self.request_layer_keyframe(idx, sid, to);

@@ -44,6 +44,10 @@ pub struct SfuConfig {
     /// Packets of history each outgoing video stream keeps to answer NACKs
     /// (`rtc.nack_buffer_size`; rtcd's default is 256).
     pub nack_buffer_size: usize,
+    /// Run a send-side bandwidth estimator per session (as rtcd's GCC) so simulcast viewers can
+    /// move to `h`; off, every simulcast viewer stays on `l`. The forwarding bench compares both
+    /// (`forward_audio` and `forward_audio_no_bwe`).
+    pub bwe: bool,
 }
 
 /// Input to the core. Every variant carries the current instant.
@@ -100,6 +104,9 @@ pub struct Sfu {
     rng: StdRng,
     /// The latest instant seen in an input.
     last_now: Instant,
+    /// Publisher and track type of the last packet forwarded to at least one receiver, for the
+    /// driver's `rtcd_rtc_rtp_tracks_writes_time` (the core has no clock to time it itself).
+    forwarded: Option<(SessionIdx, TrackType)>,
 }
 
 /// How many already-due timeouts one drain feeds before leaving the rest to the driver.
@@ -126,7 +133,14 @@ impl Sfu {
             timers: BinaryHeap::new(),
             rng,
             last_now: now,
+            forwarded: None,
         }
+    }
+
+    /// The group and track type of the packet forwarded since the last call, if any; clears it.
+    pub fn take_forwarded(&mut self) -> Option<(&str, TrackType)> {
+        let (idx, kind) = self.forwarded.take()?;
+        Some((self.session(idx)?.ids.group_id.as_str(), kind))
     }
 
     /// Number of live sessions.
@@ -387,12 +401,17 @@ impl Sfu {
     }
 
     fn build_rtc(&self, now: Instant) -> Rtc {
-        let mut cfg = Rtc::builder()
+        let builder = Rtc::builder();
+        // rtcd's GCC: start at 250 kbps; the estimate only picks simulcast layers.
+        let builder = if self.config.bwe {
+            builder.enable_bwe(Some(str0m::bwe::Bitrate::kbps(250)))
+        } else {
+            builder
+        };
+        let mut cfg = builder
             .set_crypto_provider(self.crypto.clone())
             .set_ice_lite(true)
             .set_rtp_mode(true)
-            // rtcd's GCC: start at 250 kbps; the estimate only picks simulcast layers.
-            .enable_bwe(Some(str0m::bwe::Bitrate::kbps(250)))
             .clear_codecs();
         let codecs = cfg.codec_config();
         for (codec, freq, ch, fmtp) in [
