@@ -588,3 +588,74 @@ fn planted_defects_are_found() {
         "{found:?}"
     );
 }
+
+/// The agent image runs a shard of the ConfigMap's kind of scenario the way a pod does: scenario
+/// mounted at /scenario, media from the image, results on a mounted volume, against an SFU on this
+/// host (host network). Needs Docker and the image: `deploy/agent/build-image.sh`.
+#[test]
+#[ignore = "needs Docker and the agent image (deploy/agent/build-image.sh)"]
+fn agent_image_runs_a_shard_like_a_pod() {
+    use std::process::Command;
+    let dir = std::env::temp_dir().join(format!("callsbench-image-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("results")).unwrap();
+    let scenario = dir.join("scenario.toml");
+    std::fs::write(
+        &scenario,
+        "name = \"image\"\nseed = 3\n[phases]\njoin = \"1s\"\nsettle = \"1s\"\nsteady = \"3s\"\n\
+         leave = \"1s\"\n[[calls]]\ncount = 2\nparticipants = 2\nunmuted = 1\n\
+         [media]\ndir = \"/usr/share/callsbench/media\"\n",
+    )
+    .unwrap();
+    let program = std::env::current_exe()
+        .unwrap()
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("callsref");
+    assert!(
+        program.is_file(),
+        "build callsref first: cargo build -p callsref"
+    );
+    let sfu = callsbench::target::embedded::EmbeddedSfu::spawn(&program, &dir.join("sfu")).unwrap();
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3;
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--network", "host", "-v"])
+        .arg(format!("{}:/scenario/scenario.toml:ro", scenario.display()))
+        .arg("-v")
+        .arg(format!("{}:/results", dir.join("results").display()))
+        .args([
+            "callsbench/agent:dev",
+            "run",
+            "/scenario/scenario.toml",
+            "--shard",
+            "0+1/2",
+            "--start-at",
+            &format!("@{start}"),
+            "--rtcd",
+            &format!("http://{}", sfu.host().addr),
+            "--out",
+            "/results/shard-0",
+            "--no-report",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = callsbench::report::RunResult::read(&dir.join("results/shard-0")).unwrap();
+    assert_eq!(r.manifest.scenario.flows.sessions, 2, "one call of two");
+    assert_eq!(r.summary.qoe.joins, 2);
+    assert_eq!(r.manifest.shards[0].index, 0);
+    assert!(r.summary.benchmark.bandwidth_in_bps.unwrap() > 50_000.0);
+    drop(sfu);
+    let _ = std::fs::remove_dir_all(&dir);
+}

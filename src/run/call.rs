@@ -85,6 +85,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
 
 /// `--start-at`: RFC 3339 or Unix seconds.
 fn parse_time(text: &str) -> anyhow::Result<SystemTime> {
+    // `@<unix seconds>` and RFC 3339, as `scenario::units` documents start times.
+    if let Ok(t) = crate::scenario::units::parse_wall_clock(text) {
+        return Ok(t);
+    }
     if let Ok(secs) = text.parse::<f64>()
         && secs.is_finite()
         && secs >= 0.0
@@ -131,6 +135,8 @@ impl CallRun<'_> {
         let started_wall = SystemTime::now();
         let drops_before = super::ticker::udp_rcvbuf_errors();
         let mut setup = super::target::connect(self.args, self.plan.seed()).await?;
+        // `[[drain]]`: hosts that stop taking new calls during the run (names resolved now).
+        setup.target.set_drains(self.scenario.drains())?;
         let counters = Arc::new(HotCounters::new(WireOverhead::default()));
         // The run clock starts at --start-at (all shards together) or now.
         if let Some(late) = self
@@ -248,6 +254,17 @@ impl CallRun<'_> {
         let mut engine = crate::engine::driver::ShardCounters::default();
         let mut groups = super::sink::Groups::new();
         for (sink, c) in shards {
+            let placement = setup.target.placement_mut();
+            for o in sink.outcomes() {
+                if o.joined {
+                    placement.session_joined(&o.call_id);
+                } else {
+                    placement.session_failed(&o.call_id, o.scheduled);
+                }
+                if let Some(at) = o.dropped_at {
+                    placement.session_dropped(&o.call_id, at);
+                }
+            }
             let (last, g) = sink.finish();
             agg.absorb(last);
             for (k, v) in g {
@@ -292,6 +309,11 @@ impl CallRun<'_> {
             .map(|(a, b)| b.saturating_sub(a));
         if let Some(d) = drops {
             c.insert("host.udp_rcvbuf_errors".into(), d);
+        }
+        // Per-rtcd-host rows (`summary.hosts`): calls, sessions, outcomes, drains. Not for the
+        // embedded target, which is one host by construction.
+        if setup.embedded.is_none() {
+            c.extend(setup.target.placement().counts());
         }
 
         let (end_reason, end_detail, complete) = match &ending {
@@ -472,5 +494,9 @@ mod tests {
         let t = parse_time("1795359600.5").unwrap();
         assert_eq!(crate::report::model::unix_ms(t), 1_795_359_600_500);
         assert!(parse_time("tomorrow").is_err());
+        assert_eq!(
+            crate::report::model::unix_ms(parse_time("@1795359600").unwrap()),
+            1_795_359_600_000
+        );
     }
 }

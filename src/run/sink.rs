@@ -46,6 +46,8 @@ impl Expected {
 #[derive(Debug)]
 pub struct SessionMeta {
     pub session_id: String,
+    /// The call the session belongs to (per-host outcomes, `target::placement`).
+    pub call_id: String,
     /// Planned join time on the run clock (join latency is measured from it).
     pub scheduled: Duration,
     pub expected: Expected,
@@ -126,6 +128,20 @@ struct Part {
     heard: HashSet<(TrackKind, String)>,
     reached: [bool; 6],
     up: bool,
+    /// When the target closed the session without a planned leave (run clock).
+    dropped_at: Option<Duration>,
+}
+
+/// How one session ended, for the per-host record of a multi-SFU run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOutcome {
+    pub call_id: String,
+    /// Planned join time on the run clock.
+    pub scheduled: Duration,
+    /// Completed its join (first media on every expected track).
+    pub joined: bool,
+    /// Closed by the target without a planned leave, at this time.
+    pub dropped_at: Option<Duration>,
 }
 
 /// What the sessions of one impairment group received: packets expected and lost on their
@@ -202,6 +218,7 @@ impl RunSink {
                     heard: HashSet::new(),
                     reached: [false; 6],
                     up: false,
+                    dropped_at: None,
                 },
             );
         }
@@ -233,6 +250,20 @@ impl RunSink {
         }
         // A closed channel means the aggregator is gone (end of run): nothing left to tell.
         let _ = self.tx.send(self.recorder.take());
+    }
+
+    /// How each session this thread saw ended (call before [`RunSink::finish`]); a session that
+    /// did not join counts as a failed join there.
+    pub fn outcomes(&self) -> Vec<SessionOutcome> {
+        self.parts
+            .values()
+            .map(|p| SessionOutcome {
+                call_id: p.meta.call_id.clone(),
+                scheduled: p.meta.scheduled,
+                joined: p.reached[JoinPhase::FirstMedia.index()],
+                dropped_at: p.dropped_at,
+            })
+            .collect()
     }
 
     /// Ends the run for this thread: sessions that never completed their join are counted as
@@ -435,6 +466,10 @@ impl EventSink for RunSink {
                     self.recorder.record(Record::SessionDown);
                     if *by_server {
                         self.recorder.record(Record::Disconnect);
+                        let at = self.shared.clock(now);
+                        if let Some(part) = self.part(index) {
+                            part.dropped_at = Some(at);
+                        }
                     }
                 }
             }

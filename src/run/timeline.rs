@@ -99,7 +99,7 @@ impl CallRun<'_> {
                 let host = match call_host.get(&step.call) {
                     Some(h) => *h,
                     None => {
-                        let h = setup.target.place_call().await;
+                        let h = setup.target.place(&call.id().to_string(), step.at).await?;
                         call_host.insert(step.call, h);
                         h
                     }
@@ -131,6 +131,10 @@ impl CallRun<'_> {
                 let (index, _) = tokio::task::block_in_place(|| {
                     setup.target.hosts()[host].add_participant(driver, cfg)
                 })?;
+                setup
+                    .target
+                    .placement_mut()
+                    .session_started(&call.id().to_string());
                 let expected = self.expected(session, step.at);
                 // Every track this connection should receive while it is in the call (its
                 // leave is the next one planned).
@@ -149,6 +153,7 @@ impl CallRun<'_> {
                         index,
                         Arc::new(SessionMeta {
                             session_id: session_id.clone(),
+                            call_id: call.id().to_string(),
                             scheduled: step.at,
                             expected,
                             group: session.impairment(),
@@ -190,7 +195,13 @@ impl CallRun<'_> {
             };
             match step.action {
                 Action::Join => {}
-                Action::Leave => driver.command(&id, Command::Leave)?,
+                Action::Leave => {
+                    driver.command(&id, Command::Leave)?;
+                    setup
+                        .target
+                        .placement_mut()
+                        .session_left(&call.id().to_string(), step.at);
+                }
                 Action::Mute => {
                     live.muted = true;
                     driver.command(&id, Command::Mute)?;

@@ -214,7 +214,7 @@ impl Placement {
         self.calls.get_mut(call)
     }
 
-    /// A session of `call` was started (it counts as live until it leaves or drops).
+    /// A session of `call` was started (it counts as live until its planned leave).
     pub fn session_started(&mut self, call: &str) {
         if let Some(c) = self.call_mut(call) {
             c.sessions += 1;
@@ -230,11 +230,11 @@ impl Placement {
         }
     }
 
-    /// A session of `call` gave up joining at `at`; it is no longer live.
+    /// A session of `call` gave up joining (its planned join was at `at`). Liveness stays with
+    /// the plan: the session still counts as live until its planned leave is reported.
     pub fn session_failed(&mut self, call: &str, at: Duration) {
         if let Some(c) = self.call_mut(call) {
             c.failures.push(at);
-            c.end_one(at);
         }
     }
 
@@ -245,11 +245,11 @@ impl Placement {
         }
     }
 
-    /// A session of `call` dropped without a planned leave at `at`.
+    /// A session of `call` dropped without a planned leave at `at` (recorded only; as with a failed
+    /// join, the session's planned leave ends it).
     pub fn session_dropped(&mut self, call: &str, at: Duration) {
         if let Some(c) = self.call_mut(call) {
             c.disconnects.push(at);
-            c.end_one(at);
         }
     }
 
