@@ -1,8 +1,8 @@
 //! The SFU's forwarding hot path: one SRTP audio packet in → N SRTP packets out, through the real
 //! core (str0m decrypt, route, N × str0m encrypt). Reports time per input packet; divide by N for
-//! CPU-µs per forwarded packet (printed at the end for each N). `forward_audio` runs the SFU as
-//! shipped (a bandwidth estimator per session, for simulcast); `forward_audio_no_bwe` as
-//! `callsref sfu --no-bwe`.
+//! CPU-µs per forwarded packet (printed at the end for each N). `forward_audio` runs the SFU with a
+//! bandwidth estimator per session (`callsref sfu --bwe`, for simulcast layer choice);
+//! `forward_audio_no_bwe` as `callsref sfu` runs by default.
 
 #[path = "../reference-server/tests/sfu_sim/mod.rs"]
 mod sfu_sim;

@@ -28,9 +28,12 @@ pub struct SfuArgs {
     /// Stop draining after this many seconds (rtcd waits forever for sessions to end).
     #[arg(long)]
     pub drain_timeout: Option<u64>,
-    /// Run no per-session bandwidth estimator (simulcast viewers then never leave `l`).
+    /// Run a send-side bandwidth estimator per session, so simulcast viewers move from `l` to `h`
+    /// when their estimate allows (rtcd's rule). Off by default: str0m's estimator comes with a
+    /// pacer that adds ~0.4 Mbit/s per video viewer on top of the forwarded media (measured on
+    /// loopback), where rtcd's estimator has a no-op pacer; with it off, viewers stay on `l`.
     #[arg(long)]
-    pub no_bwe: bool,
+    pub bwe: bool,
 }
 
 /// Why the server could not run.
@@ -82,7 +85,7 @@ pub async fn run(args: SfuArgs) -> Result<(), ServerError> {
         SfuConfig {
             host_candidates: vec![advertised],
             seed: rand::random(),
-            bwe: !args.no_bwe,
+            bwe: args.bwe,
             nack_buffer_size: match cfg.rtc.nack_buffer_size {
                 0 => 256,
                 n => n as usize,
