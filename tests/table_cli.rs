@@ -248,3 +248,31 @@ fn dry_run_writes_scenarios_only() {
     assert_eq!(std::fs::read_dir(out.join("rows")).unwrap().count(), 0);
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn rows_with_more_than_one_percent_loss_are_flagged() {
+    let mut r = Synthetic::small().generate();
+    assert!(
+        callsbench::table::loss_note(&r).is_none(),
+        "{:?}",
+        r.summary.qoe.loss
+    );
+    let expected: u64 = r
+        .counts
+        .iter()
+        .filter(|(k, _)| k.starts_with("media.expected."))
+        .map(|(_, v)| *v)
+        .sum();
+    r.counts.insert("media.lost.audio".into(), expected / 20);
+    r.counts.insert("host.udp_rcvbuf_errors".into(), 4461);
+    r.resummarise();
+    let note = callsbench::table::loss_note(&r).unwrap();
+    assert!(
+        note.contains("4461 host UDP receive-buffer drops"),
+        "{note}"
+    );
+    assert!(
+        note.starts_with("5.") || note.starts_with("4.") || note.starts_with("6."),
+        "{note}"
+    );
+}

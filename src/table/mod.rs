@@ -9,9 +9,13 @@
 //!
 //! The run step is a [`runner::RowRunner`], so tests drive the whole command with synthetic results.
 //!
-//! Exit codes: 0 every row ran cleanly and every measured per-flow bandwidth figure is within the
-//! tolerance of the published one; 1 a row failed, saturated the harness, or a figure is outside
-//! the tolerance; 2 bad input; 130 interrupted (the rows so far are written).
+//! A row's status is `passed`, `failed` (a threshold), `saturated` (the harness could not keep up),
+//! `lossy` (more than 1 % media loss, so received-side egress reads low), `incomplete`,
+//! `interrupted` or `error` (no results).
+//!
+//! Exit codes: 0 every row passed and every measured per-flow bandwidth figure is within the
+//! tolerance of the published one; 1 otherwise; 2 bad input; 130 interrupted (the rows so far are
+//! written).
 
 pub mod render;
 pub mod reproduce;
@@ -348,6 +352,9 @@ pub fn reproduce_table(
         } else if !measured.complete {
             detail = result.manifest.end_detail.clone();
             "incomplete"
+        } else if let Some(note) = loss_note(&result) {
+            detail = Some(note);
+            "lossy"
         } else if measured.saturated {
             detail = Some(format!(
                 "the harness saturated ({}): bandwidth and latency figures are suspect",
@@ -387,6 +394,25 @@ pub fn reproduce_table(
     write_outputs(&reproduced, &out)?;
     run.reproduced = reproduced;
     Ok(run)
+}
+
+/// Media loss above this share makes a row's egress figures (counted where the participants
+/// receive) read low.
+pub const LOSSY_ABOVE: f64 = 0.01;
+
+/// Why a row's received-side figures are too low to trust, if they are.
+pub fn loss_note(result: &RunResult) -> Option<String> {
+    let loss = result.summary.qoe.loss.filter(|l| *l > LOSSY_ABOVE)?;
+    let drops = result
+        .counts
+        .get("host.udp_rcvbuf_errors")
+        .copied()
+        .unwrap_or(0);
+    Some(format!(
+        "{:.1}% media loss ({drops} host UDP receive-buffer drops): egress is counted where the \
+         participants receive it, so this row's bandwidth and per-flow figures read low",
+        loss * 100.0
+    ))
 }
 
 fn row_without_results(

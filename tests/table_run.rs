@@ -1,0 +1,58 @@
+//! `callsbench table` for real: one tiny c7i row through `callsbench run` (a child process of the
+//! built binary) against the embedded reference SFU, with the real media and WebRTC.
+
+use std::path::{Path, PathBuf};
+
+use callsbench::table::runner::ChildRunner;
+use callsbench::table::{TableArgs, reproduce_table};
+use clap::Parser;
+
+#[test]
+fn one_small_c7i_row_reproduces_the_published_audio_rate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::env::temp_dir().join(format!("callsbench-table-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let table = root.join("scenarios/tables/c7i.toml");
+    // Row 1 is 1 × 1000 with 2 unmuted; at 0.4 % it is one call of 4: 6 forwarded audio streams.
+    let argv = [
+        "callsbench",
+        "table",
+        table.to_str().unwrap(),
+        "--scale",
+        "0.004",
+        "--rows",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--join",
+        "1s",
+        "--settle",
+        "2s",
+        "--steady",
+        "5s",
+        "--no-row-reports",
+    ];
+    let args: TableArgs = match callsbench::cli::Cli::try_parse_from(argv).unwrap().command {
+        callsbench::cli::Command::Table(a) => a,
+        other => panic!("{other:?}"),
+    };
+    let runner = ChildRunner {
+        program: PathBuf::from(env!("CARGO_BIN_EXE_callsbench")),
+        extra_args: Vec::new(),
+    };
+    let run = reproduce_table(&args, &runner, &mut |_| {}).unwrap();
+    let log = std::fs::read_to_string(out.join("logs/row-01.log")).unwrap_or_default();
+    let r = &run.reproduced.rows[0];
+    assert_eq!(r.flows.forwarded_audio, 6);
+    assert_eq!(r.status, "passed", "{:?}\n{log}", r.detail);
+    let m = r.measured.as_ref().unwrap();
+    // The published 97.1 kbps per forwarded audio stream, within ±5 %, measured on the wire.
+    let k = m.per_flow.kbps_per_forwarded_audio.unwrap();
+    let d = r.differences.kbps_per_forwarded_audio_pct.unwrap();
+    assert!(d.abs() <= 5.0, "{k} kbps ({d:+.1}%)\n{log}");
+    // The target's CPU and memory were measured.
+    assert!(m.cpu_cores.unwrap() > 0.0);
+    assert!(m.memory_bytes.unwrap() > 1_000_000);
+    assert!(out.join("table.md").exists());
+    std::fs::remove_dir_all(&out).unwrap();
+}
