@@ -207,7 +207,8 @@ pub struct Summary {
 pub struct GroupFigures {
     /// Group name (`unimpaired` for the sessions in no group).
     pub name: String,
-    /// Media packets expected on the group's received streams.
+    /// Voice packets expected on the group's received streams (video is left out: what the
+    /// network dropped is resent on NACK, so its residual loss is not the network's loss).
     pub expected: u64,
     /// Of those, lost.
     pub lost: u64,

@@ -232,8 +232,12 @@ impl RunSink {
             let group = self.groups.entry(part.meta.group).or_default();
             for s in part.streams.values_mut() {
                 let (expected, lost) = s.loss_delta();
-                group.expected += expected;
-                group.lost += lost;
+                // Group loss is voice only: lost video is resent on NACK, so its residual loss
+                // says how well retransmission worked, not what the network dropped.
+                if s.kind == TrackKind::Audio {
+                    group.expected += expected;
+                    group.lost += lost;
+                }
                 if expected > 0 {
                     self.shared.counters.media_quality(s.kind, expected, lost);
                     self.recorder.record(Record::StreamLoss {
@@ -280,8 +284,12 @@ impl RunSink {
             let group = self.groups.entry(part.meta.group).or_default();
             for s in part.streams.values_mut() {
                 let (expected, lost) = s.loss_delta();
-                group.expected += expected;
-                group.lost += lost;
+                // Group loss is voice only: lost video is resent on NACK, so its residual loss
+                // says how well retransmission worked, not what the network dropped.
+                if s.kind == TrackKind::Audio {
+                    group.expected += expected;
+                    group.lost += lost;
+                }
                 self.shared.counters.media_quality(s.kind, expected, lost);
             }
         }
