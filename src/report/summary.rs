@@ -542,7 +542,12 @@ fn evaluate(
     };
     ThresholdResult {
         threshold: threshold.to_string(),
-        measured: measured.map(|m| m.to_string()),
+        measured: measured.map(|m| match m {
+            // Durations read as milliseconds ("77.823 ms"), not in the scenario-file spelling
+            // ("77ms823us") that `Limit`'s Display round-trips.
+            Limit::Duration(d) => format!("{:.3} ms", d.as_secs_f64() * 1e3),
+            other => other.to_string(),
+        }),
         passed: measured.is_some_and(|m| threshold.passes(m)),
     }
 }

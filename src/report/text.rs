@@ -96,8 +96,8 @@ pub fn sections(result: &RunResult) -> Vec<Section> {
 
     let q = &s.qoe;
     let mut qoe = Table::new([
-        "Join p50",
-        "Join p99",
+        "Join→media p50",
+        "Join→media p99",
         "Join failures",
         "Loss",
         "Jitter p50/p99",
