@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::flow::Flows;
 use super::model::{CapacityModel, ErrorSummary, FitError, Observation, error_pct};
-use super::render::{Align, TextTable, fixed, signed_pct};
+use super::render::{Align, TextTable, error_summary_table, fixed, signed_pct};
 use super::table::BenchmarkTable;
 use crate::report::{FlowCounts, ReadError, RunResult};
 
@@ -279,27 +279,14 @@ pub fn render_calibration(c: &Calibration) -> String {
         ]);
     }
     out += &t.render();
-    let mut s = TextTable::new(&[
-        ("resource", Align::Left),
-        ("median |err|", Align::Right),
-        ("worst |err|", Align::Right),
-        ("worst #", Align::Right),
-    ]);
-    for (name, e) in [
-        ("cpu", &c.cpu),
-        ("memory", &c.memory),
-        ("bandwidth out", &c.bandwidth_out),
-        ("bandwidth in", &c.bandwidth_in),
-    ] {
-        s.row(vec![
-            name.to_owned(),
-            format!("{}%", fixed(e.median_abs_pct, 1)),
-            format!("{}%", fixed(e.worst_abs_pct, 1)),
-            e.worst_row.to_string(),
-        ]);
-    }
     out.push('\n');
-    out += &s.render();
+    out += &error_summary_table(
+        "worst #",
+        &c.cpu,
+        &c.memory,
+        &c.bandwidth_out,
+        &c.bandwidth_in,
+    );
     out.push('\n');
     for n in &c.notes {
         out += &format!("note: {n}\n");

@@ -16,7 +16,7 @@ use super::flow::CallMix;
 use super::model::{Validation, leave_one_out};
 use super::offloader::{self, OffloaderArgs};
 use super::planner::{self, DEFAULT_HEADROOM_PCT};
-use super::render::{Align, TextTable, fixed, signed_pct};
+use super::render::{Align, TextTable, error_summary_table, fixed, signed_pct};
 use super::table::BenchmarkTable;
 use crate::cli::EXIT_FAILED;
 
@@ -233,27 +233,14 @@ pub fn render_validation(v: &Validation) -> String {
         ]);
     }
     out.push_str(&t.render());
-    let mut s = TextTable::new(&[
-        ("resource", Align::Left),
-        ("median |err|", Align::Right),
-        ("worst |err|", Align::Right),
-        ("worst row", Align::Right),
-    ]);
-    for (name, e) in [
-        ("cpu", &v.cpu),
-        ("memory", &v.memory),
-        ("bandwidth out", &v.bandwidth_out),
-        ("bandwidth in", &v.bandwidth_in),
-    ] {
-        s.row(vec![
-            name.to_owned(),
-            format!("{}%", fixed(e.median_abs_pct, 1)),
-            format!("{}%", fixed(e.worst_abs_pct, 1)),
-            e.worst_row.to_string(),
-        ]);
-    }
     out.push('\n');
-    out.push_str(&s.render());
+    out += &error_summary_table(
+        "worst row",
+        &v.cpu,
+        &v.memory,
+        &v.bandwidth_out,
+        &v.bandwidth_in,
+    );
     out.push_str("\ncoefficients fit to all rows (what `plan` uses):\n");
     let mut c = TextTable::new(&[
         ("model", Align::Left),

@@ -91,6 +91,37 @@ pub fn signed_pct(v: f64) -> String {
     format!("{v:+.1}%")
 }
 
+/// The per-resource error summary under a fit or leave-one-out table: median and worst absolute
+/// error of CPU, memory and bandwidth out/in, and which row was worst (`worst_header` names it).
+pub fn error_summary_table(
+    worst_header: &str,
+    cpu: &super::model::ErrorSummary,
+    memory: &super::model::ErrorSummary,
+    bandwidth_out: &super::model::ErrorSummary,
+    bandwidth_in: &super::model::ErrorSummary,
+) -> String {
+    let mut s = TextTable::new(&[
+        ("resource", Align::Left),
+        ("median |err|", Align::Right),
+        ("worst |err|", Align::Right),
+        (worst_header, Align::Right),
+    ]);
+    for (name, e) in [
+        ("cpu", cpu),
+        ("memory", memory),
+        ("bandwidth out", bandwidth_out),
+        ("bandwidth in", bandwidth_in),
+    ] {
+        s.row(vec![
+            name.to_owned(),
+            format!("{}%", fixed(e.median_abs_pct, 1)),
+            format!("{}%", fixed(e.worst_abs_pct, 1)),
+            e.worst_row.to_string(),
+        ]);
+    }
+    s.render()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
