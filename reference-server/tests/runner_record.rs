@@ -4,6 +4,7 @@
 //! Opus packets — byte for byte, in order, about one per 20 ms.
 
 mod sfu_proc;
+mod webrtc_peer;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use callsref::proto::rtcd::{
-    IceCandidateInit, JoinData, RtcMessage, RtcType, ServerCandidate, SessionDescription, WsMessage,
+    IceCandidateInit, JoinData, RtcMessage, SessionDescription, WsMessage,
 };
 use futures_util::{SinkExt, StreamExt};
 use sfu_proc::{Server, ws_connect, ws_next};
@@ -24,7 +25,6 @@ use webrtc::interceptor::registry::Registry;
 use webrtc::media::Sample;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::configuration::RTCConfiguration;
-use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::rtp_transceiver::rtp_codec::RTCRtpCodecCapability;
 use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
@@ -138,31 +138,8 @@ async fn publish(srv: &Server, auth: &str, packets: Vec<Vec<u8>>) -> Arc<RTCPeer
                         if matches!(f, None | Some(Err(_))) { return; }
                         continue;
                     };
-                    match WsMessage::decode(&b).unwrap() {
-                        WsMessage::Rtc(m) if m.msg_type == RtcType::Ice => {
-                            let c = ServerCandidate::parse(&m.data).unwrap();
-                            let init = webrtc::ice_transport::ice_candidate::RTCIceCandidateInit {
-                                candidate: c.candidate,
-                                sdp_mid: c.sdp_mid,
-                                sdp_mline_index: c.sdp_mline_index,
-                                username_fragment: c.username_fragment,
-                            };
-                            peer.add_ice_candidate(init).await.unwrap();
-                        }
-                        WsMessage::Rtc(m) if m.msg_type == RtcType::Sdp => {
-                            let v: serde_json::Value = serde_json::from_slice(&m.data).unwrap();
-                            let sdp = v["sdp"].as_str().unwrap().to_string();
-                            if v["type"] == "answer" {
-                                peer.set_remote_description(RTCSessionDescription::answer(sdp).unwrap()).await.unwrap();
-                            } else {
-                                peer.set_remote_description(RTCSessionDescription::offer(sdp).unwrap()).await.unwrap();
-                                let answer = peer.create_answer(None).await.unwrap();
-                                peer.set_local_description(answer.clone()).await.unwrap();
-                                let desc = SessionDescription::answer(answer.sdp);
-                                let _ = out.send(WsMessage::Rtc(RtcMessage::sdp(SESSION, &desc)));
-                            }
-                        }
-                        _ => {}
+                    if let WsMessage::Rtc(m) = WsMessage::decode(&b).unwrap() {
+                        webrtc_peer::apply_server_rtc(&peer, &m, SESSION, &out).await;
                     }
                 }
             }

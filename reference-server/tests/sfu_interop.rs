@@ -2,6 +2,7 @@
 //! test acting as the Calls plugin over `/ws`. Speakers play the committed Opus speech sample.
 
 mod sfu_proc;
+mod webrtc_peer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use callsref::proto::rtcd::{
-    IceCandidateInit, JoinData, RtcMessage, RtcType, ServerCandidate, SessionDescription, WsMessage,
+    IceCandidateInit, JoinData, RtcMessage, RtcType, SessionDescription, WsMessage,
 };
 use futures_util::{SinkExt, StreamExt};
 use sfu_proc::{Server, Ws, ws_connect, ws_next};
@@ -26,7 +27,6 @@ use webrtc::media::io::ivf_reader::IVFReader;
 use webrtc::media::io::ogg_reader::OggReader;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::configuration::RTCConfiguration;
-use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::rtp_transceiver::rtp_codec::{
     RTCRtpCodecCapability, RTCRtpHeaderExtensionCapability, RTPCodecType,
 };
@@ -329,28 +329,8 @@ async fn plugin_loop(
                 };
                 match WsMessage::decode(&b).unwrap() {
                     WsMessage::Close { .. } => closed.store(true, Ordering::SeqCst),
-                    WsMessage::Rtc(m) if m.msg_type == RtcType::Ice => {
-                        let c = ServerCandidate::parse(&m.data).unwrap();
-                        let init = webrtc::ice_transport::ice_candidate::RTCIceCandidateInit {
-                            candidate: c.candidate,
-                            sdp_mid: c.sdp_mid,
-                            sdp_mline_index: c.sdp_mline_index,
-                            username_fragment: c.username_fragment,
-                        };
-                        pc.add_ice_candidate(init).await.unwrap();
-                    }
-                    WsMessage::Rtc(m) if m.msg_type == RtcType::Sdp => {
-                        let v: serde_json::Value = serde_json::from_slice(&m.data).unwrap();
-                        let sdp = v["sdp"].as_str().unwrap().to_string();
-                        if v["type"] == "answer" {
-                            pc.set_remote_description(RTCSessionDescription::answer(sdp).unwrap()).await.unwrap();
-                        } else {
-                            pc.set_remote_description(RTCSessionDescription::offer(sdp).unwrap()).await.unwrap();
-                            let answer = pc.create_answer(None).await.unwrap();
-                            pc.set_local_description(answer.clone()).await.unwrap();
-                            let desc = SessionDescription::answer(answer.sdp);
-                            let _ = out.send(WsMessage::Rtc(RtcMessage::sdp(session_id.clone(), &desc)));
-                        }
+                    WsMessage::Rtc(m) => {
+                        webrtc_peer::apply_server_rtc(&pc, &m, &session_id, &out).await
                     }
                     _ => {}
                 }
