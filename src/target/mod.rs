@@ -100,15 +100,7 @@ impl RtcdTarget {
     /// Picks the host for a new call: the lowest `/system` cpu_load among hosts whose connection is
     /// up and that answer; a random host when none answers.
     pub async fn place_call(&mut self) -> usize {
-        let mut loads = Vec::with_capacity(self.hosts.len());
-        for h in &self.hosts {
-            let load = if h.link.is_up() {
-                h.api.system().await.ok()
-            } else {
-                None
-            };
-            loads.push(load);
-        }
+        let loads = self.host_loads().await;
         // Invariant: `connect` refuses an empty host list, so a pick always exists.
         pick_host(&loads, &mut self.rng).expect("at least one host")
     }
@@ -133,17 +125,23 @@ impl RtcdTarget {
         if let Some(h) = self.placement.host_of(call) {
             return Ok(h);
         }
-        let mut loads = Vec::with_capacity(self.hosts.len());
         // Drained hosts are asked too: their load tells whether a call was diverted from them.
+        let loads = self.host_loads().await;
+        self.placement.place(call, &loads, at, &mut self.rng)
+    }
+
+    /// Every host's `/system` cpu_load, `None` for a host whose connection is down or that did
+    /// not answer.
+    async fn host_loads(&self) -> Vec<Option<f64>> {
+        let mut loads = Vec::with_capacity(self.hosts.len());
         for h in &self.hosts {
-            let load = if h.link.is_up() {
+            loads.push(if h.link.is_up() {
                 h.api.system().await.ok()
             } else {
                 None
-            };
-            loads.push(load);
+            });
         }
-        self.placement.place(call, &loads, at, &mut self.rng)
+        loads
     }
 
     /// Calls per host and the session outcomes reported to it.
