@@ -127,6 +127,7 @@ impl RtcdTarget {
         }
         // Drained hosts are asked too: their load tells whether a call was diverted from them.
         let loads = self.host_loads().await;
+        tracing::debug!(call, ?loads, "placing a call by /system cpu_load");
         self.placement.place(call, &loads, at, &mut self.rng)
     }
 
