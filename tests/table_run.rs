@@ -40,7 +40,19 @@ fn one_small_c7i_row_reproduces_the_published_audio_rate() {
         program: PathBuf::from(env!("CARGO_BIN_EXE_callsbench")),
         extra_args: Vec::new(),
     };
-    let run = reproduce_table(&args, &runner, &mut |_| {}).unwrap();
+    // A row the harness itself marks saturated (its event loop lagged: the machine is busy with
+    // other work) measured nothing trustworthy, and a user would run it again; so does the test,
+    // a few times. Any other outcome is judged at once.
+    let mut attempts = 0;
+    let run = loop {
+        attempts += 1;
+        let run = reproduce_table(&args, &runner, &mut |_| {}).unwrap();
+        if run.reproduced.rows[0].status != "saturated" || attempts == 3 {
+            break run;
+        }
+        eprintln!("attempt {attempts}: the harness saturated; running the row again");
+        std::fs::remove_dir_all(&out).unwrap();
+    };
     let log = std::fs::read_to_string(out.join("logs/row-01.log")).unwrap_or_default();
     let r = &run.reproduced.rows[0];
     assert_eq!(r.flows.forwarded_audio, 6);
@@ -49,6 +61,7 @@ fn one_small_c7i_row_reproduces_the_published_audio_rate() {
     // The published 97.1 kbps per forwarded audio stream, within ±5 %, measured on the wire.
     let k = m.per_flow.kbps_per_forwarded_audio.unwrap();
     let d = r.differences.kbps_per_forwarded_audio_pct.unwrap();
+    eprintln!("{k:.1} kbps per forwarded audio stream ({d:+.1}% against the published figure)");
     assert!(d.abs() <= 5.0, "{k} kbps ({d:+.1}%)\n{log}");
     // The target's CPU and memory were measured.
     assert!(m.cpu_cores.unwrap() > 0.0);

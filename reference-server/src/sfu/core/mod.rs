@@ -412,6 +412,7 @@ impl Sfu {
             .set_crypto_provider(self.crypto.clone())
             .set_ice_lite(true)
             .set_rtp_mode(true)
+            .set_extension_map(rtcd_extensions())
             .clear_codecs();
         let codecs = cfg.codec_config();
         for (codec, freq, ch, fmtp) in [
@@ -589,4 +590,19 @@ fn session_config(s: &Session) -> SessionConfig {
         session_id: s.ids.session_id.clone(),
         props: s.props.clone(),
     }
+}
+
+/// The RTP header extensions rtcd registers (rtcd.md §3.2): audio level and transport-wide CC on
+/// every track, mid/rid/repaired-rid for simulcast video. str0m's standard set would add
+/// abs-send-time and video orientation, 4 more bytes on every forwarded packet than rtcd sends,
+/// which the bandwidth figures would show as a difference from rtcd that is not the SFU's work.
+fn rtcd_extensions() -> str0m::rtp::ExtensionMap {
+    use str0m::rtp::Extension;
+    let mut exts = str0m::rtp::ExtensionMap::empty();
+    exts.set(1, Extension::AudioLevel);
+    exts.set(3, Extension::TransportSequenceNumber);
+    exts.set(4, Extension::RtpMid);
+    exts.set(10, Extension::RtpStreamId);
+    exts.set(11, Extension::RepairedRtpStreamId);
+    exts
 }
