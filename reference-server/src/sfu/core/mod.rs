@@ -556,7 +556,7 @@ impl Sfu {
                     rids,
                 } => self.media_added(idx, mid, kind, &stream_id, rids),
                 Step::DcOpen => self.dc_open(idx),
-                Step::KeyframeRequest { mid, kind } => self.keyframe_request(idx, mid, kind, now),
+                Step::KeyframeRequest { mid } => self.keyframe_request(idx, mid, now),
                 Step::Bound { source, mid } => self.bind(idx, source, mid, now),
                 Step::Estimate(bps) => self.estimate(idx, bps, now),
                 Step::Close => {
