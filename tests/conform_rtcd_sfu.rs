@@ -59,6 +59,7 @@ fn start(self_registration: bool) -> Sfu {
              [api.security]\nallow_self_registration = {self_registration}\nenable_admin = true\n\
              admin_secret_key = \"{ADMIN_SECRET}\"\n\
              [rtc]\nice_address_udp = \"127.0.0.1\"\nice_port_udp = 0\n\
+             ice_address_tcp = \"127.0.0.1\"\nice_port_tcp = 0\n\
              [store]\ndata_source = \"{}\"\n",
             dir.join("db").display()
         ),

@@ -17,7 +17,7 @@ use str0m::bwe::BweKind;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::media::{Direction, MediaKind, Mid, Rid};
-use str0m::net::Transmit;
+use str0m::net::{Protocol, Transmit};
 use str0m::rtp::{RtpPacket, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Output as RtcOutput, Rtc};
 
@@ -143,7 +143,7 @@ pub struct Session {
     pub props: SessionProps,
     pub joined_at: Instant,
     /// Remote addresses this session was seen from (for the core's demux map).
-    pub addrs: Vec<SocketAddr>,
+    pub addrs: Vec<(Protocol, SocketAddr)>,
     pub screen_stream_id: Option<String>,
     pub video_stream_id: Option<String>,
     /// Sources this session publishes, by incoming mid.
