@@ -1,7 +1,10 @@
 //! Interop: `callsref sfu` with an independent WebRTC stack (webrtc-rs) as the participants, the
 //! test acting as the Calls plugin over `/ws`. Speakers play the committed Opus speech sample.
+//! The ICE-TCP test's client is str0m (webrtc-rs has no ICE-TCP); the speaker it hears is
+//! webrtc-rs.
 
 mod sfu_proc;
+mod sfu_tcp_client;
 mod sfu_webrtc;
 mod webrtc_peer;
 
@@ -157,4 +160,37 @@ async fn viewer_pli_reaches_the_sharer_rate_limited() {
         (1..=bound.min(4)).contains(&forwarded),
         "{forwarded} PLIs forwarded for 10 sent over {sent_over:?}"
     );
+}
+
+/// ICE-TCP passive (rtcd §3.1): a client whose only candidate is `tcptype active` joins over TCP
+/// (RFC 4571 framing) and hears a webrtc-rs speaker on UDP; the SFU offered its TCP candidate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ice_tcp_client_joins_and_hears_a_udp_speaker() {
+    let srv = Server::start("icetcp");
+    assert_ne!(srv.tcp_port, 0, "the server reports no tcp port");
+    let auth = srv.register("tcpplugin");
+    let speaker = Participant::join(&srv, &auth, "call1", 0, Role::Speaker).await;
+    let tcp = sfu_tcp_client::join_tcp(&srv, &auth, "call1", "icetcp00aaaaaaaaaaaaaaaaaa").await;
+    wait_for("audio over tcp", Duration::from_secs(30), || {
+        tcp.audio_packets.load(Ordering::SeqCst) > 50
+    })
+    .await;
+    let connected = tcp.connected_after.lock().unwrap().expect("connected");
+    let first_audio = tcp.first_audio_after.lock().unwrap().expect("audio");
+    let candidates = tcp.tcp_candidates.lock().unwrap().clone();
+    eprintln!(
+        "ice-tcp: connected {connected:?} and first audio {first_audio:?} after join; {} frames in",
+        tcp.frames_in.load(Ordering::SeqCst)
+    );
+    assert!(tcp.dc_open.load(Ordering::SeqCst));
+    let expected = format!("127.0.0.1 {} typ host tcptype passive", srv.tcp_port);
+    assert!(
+        candidates.iter().any(|c| c.ends_with(&expected)),
+        "{candidates:?}"
+    );
+    // The speaker's session is unaffected, and the call holds both sessions.
+    assert!(speaker.dc_open.load(Ordering::SeqCst));
+    let (status, body) = srv.get("/calls/call1/sessions", Some(&auth));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("icetcp00aaaaaaaaaaaaaaaaaa"), "{body}");
 }

@@ -22,6 +22,8 @@ pub struct Server {
     pub child: Child,
     pub http: SocketAddr,
     pub udp_port: u16,
+    /// The ICE-TCP listener's port (0 from a server that reports none).
+    pub tcp_port: u16,
     pub dir: PathBuf,
 }
 
@@ -84,6 +86,7 @@ impl Server {
             child,
             http: v["http"].as_str().unwrap().parse().unwrap(),
             udp_port: v["udp"].as_u64().unwrap() as u16,
+            tcp_port: v["tcp"].as_u64().unwrap_or(0) as u16,
             dir,
         }
     }
