@@ -108,6 +108,7 @@ async fn suite(self_registration: bool, quick: bool) {
         url: format!("http://{}", sfu.http).parse().unwrap(),
         admin_secret: Some(ADMIN_SECRET.into()),
         quick,
+        ice_tcp: true,
     })
     .await
     .unwrap();
@@ -115,6 +116,15 @@ async fn suite(self_registration: bool, quick: bool) {
     assert_eq!(report.facts.admin_accepted, Some(true));
     assert_eq!(report.summary.fail, 0, "{}", report.render_table());
     assert!(report.summary.pass > 60, "{}", report.render_table());
+    // The reference SFU listens for ICE-TCP and offers it.
+    let case = report
+        .cases
+        .iter()
+        .find(|c| c.id == "rtc.ice_tcp.candidate");
+    assert!(
+        case.is_some_and(|c| c.outcome == Outcome::Pass && c.detail.contains("tcptype passive")),
+        "{case:?}"
+    );
     if !quick {
         // The slow cases ran and passed (none skipped).
         for id in [
