@@ -283,6 +283,12 @@ impl Participant {
         let key = (sender.session_id.clone(), kind.to_string());
         self.received.lock().unwrap().get(&key).map_or(0, |e| e.0)
     }
+
+    /// When the last `kind` packet from `sender` arrived here.
+    pub fn last_arrival(&self, sender: &Participant, kind: &str) -> Option<Instant> {
+        let key = (sender.session_id.clone(), kind.to_string());
+        self.received.lock().unwrap().get(&key).map(|e| e.1)
+    }
 }
 
 /// Counts PLIs arriving at one simulcast layer of a sender (reading also drains its RTCP).
@@ -385,5 +391,29 @@ pub async fn wait_for(what: &str, timeout: Duration, mut cond: impl FnMut() -> b
     while !cond() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `value` has not changed for `window` (e.g. packets have stopped), polling; fails
+/// after `timeout`. Returns the settled value.
+pub async fn wait_stable<T: PartialEq + std::fmt::Debug>(
+    what: &str,
+    window: Duration,
+    timeout: Duration,
+    mut value: impl FnMut() -> T,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    let mut last = value();
+    let mut since = Instant::now();
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = value();
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= window {
+            return last;
+        }
+        assert!(Instant::now() < deadline, "{what} still changing: {last:?}");
     }
 }
