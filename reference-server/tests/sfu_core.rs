@@ -8,7 +8,7 @@ use callsref::proto::rtcd::DcMessage;
 use callsref::sfu::RtcType;
 use callsref::sfu::event::{ErrorKind, HistMetric, SfuEvent};
 use sfu_sim::{ClientOpts, Sim};
-use str0m::media::Rid;
+use str0m::media::{KeyframeRequestKind, Rid};
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -422,7 +422,8 @@ fn a_lost_video_packet_is_resent_on_the_viewers_nack() {
 }
 
 /// Virtual time: a viewer's PLIs reach the publisher, screen (on the viewer's layer `l`) or camera
-/// video, at most one per second: 10 PLIs 200 ms apart arrive as exactly 3 (at 0, 1 and 2 s).
+/// video, at most one per second: 10 PLIs 200 ms apart arrive as exactly 3 (at 0, 1 and 2 s);
+/// FIRs are not forwarded.
 #[test]
 fn viewer_plis_reach_the_publisher_once_per_second() {
     for (opts, layer) in [
@@ -456,7 +457,7 @@ fn viewer_plis_reach_the_publisher_once_per_second() {
         assert_eq!(joined.len(), 1, "on the viewer's arrival: {joined:?}");
         let t0 = sim.now;
         for _ in 0..10 {
-            sim.send_pli(viewer, publisher);
+            sim.request_keyframe(viewer, publisher, KeyframeRequestKind::Pli);
             sim.run_for(secs(0.2));
         }
         sim.run_for(secs(2.0));
@@ -472,6 +473,12 @@ fn viewer_plis_reach_the_publisher_once_per_second() {
         }
         assert!(got[0].0 < secs(0.1), "first forwarded after {:?}", got[0].0);
         assert!(got.iter().all(|(_, rid)| *rid == layer), "{got:?}");
+        // A FIR stops at the SFU, as at rtcd.
+        for _ in 0..3 {
+            sim.request_keyframe(viewer, publisher, KeyframeRequestKind::Fir);
+            sim.run_for(secs(1.2));
+        }
+        assert_eq!(requests(&sim).len(), 4, "a FIR was forwarded");
     }
 }
 

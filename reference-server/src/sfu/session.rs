@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use str0m::bwe::BweKind;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
-use str0m::media::{Direction, MediaKind, Mid, Rid};
+use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid};
 use str0m::net::{Protocol, Transmit};
 use str0m::rtp::{RtpPacket, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Output as RtcOutput, Rtc};
@@ -111,7 +111,7 @@ pub enum Step {
     },
     /// The client's data channel opened: it may now receive tracks.
     DcOpen,
-    /// A receiver asked for a keyframe (PLI or FIR) on an outgoing m-line.
+    /// A receiver sent a PLI on an outgoing m-line.
     KeyframeRequest {
         mid: Mid,
     },
@@ -681,7 +681,10 @@ impl Session {
                 self.estimate = Some(bps);
                 Some(Step::Estimate(bps))
             }
-            Event::KeyframeRequest(r) => Some(Step::KeyframeRequest { mid: r.mid }),
+            // rtcd forwards a viewer's PLI only; FIR (and REMB) stop at the SFU (rtcd §3.3).
+            Event::KeyframeRequest(r) if r.kind == KeyframeRequestKind::Pli => {
+                Some(Step::KeyframeRequest { mid: r.mid })
+            }
             _ => None,
         }
     }

@@ -337,8 +337,8 @@ impl Sim {
         self.signal_sdp(i, "offer", &offer.to_sdp_string());
     }
 
-    /// Viewer `i` asks for a keyframe (a PLI) on the screen or video it receives from `sender`.
-    pub fn send_pli(&mut self, i: usize, sender: usize) {
+    /// Viewer `i` asks for a keyframe (PLI or FIR) on the screen or video it gets from `sender`.
+    pub fn request_keyframe(&mut self, i: usize, sender: usize, kind: KeyframeRequestKind) {
         let sender_id = self.clients[sender].session_id.clone();
         let mids: Vec<Mid> = self.clients[i]
             .media_map
@@ -350,7 +350,7 @@ impl Sim {
         for mid in mids {
             let mut api = self.clients[i].rtc.direct_api();
             let rx = api.stream_rx_by_mid(mid, None).expect("an incoming stream");
-            rx.request_keyframe(KeyframeRequestKind::Pli);
+            rx.request_keyframe(kind);
         }
         self.drive_client(i);
     }

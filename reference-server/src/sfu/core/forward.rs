@@ -255,8 +255,8 @@ impl Sfu {
         }
     }
 
-    /// A viewer asked for a keyframe on an outgoing m-line (PLI or FIR): rtcd forwards it to the
-    /// publisher as a fresh PLI for the layer this viewer gets, at most once per second.
+    /// A viewer's PLI on an outgoing m-line: rtcd forwards it to the publisher as a fresh PLI for
+    /// the layer this viewer gets, at most once per second.
     pub(super) fn keyframe_request(&mut self, idx: SessionIdx, mid: Mid, now: Instant) {
         let Some(sid) = self.session(idx).and_then(|s| s.out_source(mid)) else {
             return;
