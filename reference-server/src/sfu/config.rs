@@ -397,7 +397,14 @@ impl Config {
         if self.store.data_source.is_empty() {
             return Err(invalid("store.data_source", "must not be empty"));
         }
-        self.host_port_override()?;
+        if let Some(p) = self.host_port_override()?
+            && !(80..=49151).contains(&p)
+        {
+            return Err(invalid(
+                "rtc.ice_host_port_override",
+                "must be in the range [80, 49151]",
+            ));
+        }
         Ok(())
     }
 
@@ -433,14 +440,16 @@ impl Config {
             message: format!("invalid port {v:?}"),
         };
         match &self.rtc.ice_host_port_override {
-            PortOverride::None => Ok(None),
+            // 0 means unset, as in rtcd.
+            PortOverride::None | PortOverride::Port(0) => Ok(None),
             PortOverride::Port(p) => Ok(Some(*p)),
             PortOverride::Text(t) if t.trim().is_empty() => Ok(None),
             PortOverride::Text(t) => {
                 // `localIP/port,...`: this SFU advertises one address, so the first pair applies.
                 let first = t.split(',').next().unwrap_or_default();
                 let port = first.rsplit('/').next().unwrap_or_default();
-                port.trim().parse().map(Some).map_err(|_| bad(t))
+                let port: u16 = port.trim().parse().map_err(|_| bad(t))?;
+                Ok(Some(port).filter(|p| *p != 0))
             }
         }
     }
@@ -543,5 +552,14 @@ mod tests {
         assert_eq!(c.host_port_override().unwrap(), Some(30000));
         let c = load("[rtc]\nice_host_port_override = \"10.0.0.1/30001\"\n", &[]).unwrap();
         assert_eq!(c.host_port_override().unwrap(), Some(30001));
+        let c = load("[rtc]\nice_host_port_override = 0\n", &[]).unwrap();
+        assert_eq!(c.host_port_override().unwrap(), None);
+        let e = load("", &[("RTCD_RTC_ICEHOSTPORTOVERRIDE", "50000")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "rtc.ice_host_port_override: must be in the range [80, 49151]"
+        );
     }
 }
