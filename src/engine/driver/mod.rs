@@ -84,6 +84,11 @@ pub trait EventSink: Send + 'static {
     /// A participant's timer fired `lag` after its deadline (the event loop's lateness, a
     /// self-health input). Called for every fired timer; ignored unless overridden.
     fn on_timer_lag(&mut self, _lag: Duration) {}
+
+    /// An input that made a participant write media came `error` after the earliest scheduled
+    /// send instant among those packets (pacing error, a self-health input). Called once per
+    /// input that wrote media, not per packet; ignored unless overridden.
+    fn on_pacing_error(&mut self, _error: Duration) {}
 }
 
 /// Driver settings.
@@ -173,7 +178,10 @@ impl<S: EventSink> Driver<S> {
             let log = Arc::clone(&send_log);
             let meter = meter.clone().map(meter::Meter);
             let handle = std::thread::Builder::new()
-                .name(format!("engine-{shard}"))
+                .name(format!(
+                    "{}{shard}",
+                    crate::measure::host::ENGINE_THREAD_PREFIX
+                ))
                 .spawn(move || Loop::new(poll, rx, irx, sink, log, meter).run())?;
             shards.push(Shard { tx, inbox, waker });
             threads.push(handle);

@@ -150,7 +150,10 @@ impl<S: EventSink> Loop<S> {
                 slot.deadline = None;
                 self.counters.max_timer_lag = self.counters.max_timer_lag.max(now - t);
                 self.sink.on_timer_lag(now - t);
-                self.feed(i, Input::Timeout(now));
+                // A fresh instant per participant: the batch's `now` goes stale while earlier
+                // participants are served, and this one's packets (send log, pacing error) are
+                // stamped with it.
+                self.feed(i, Input::Timeout(Instant::now()));
             }
         }
     }
@@ -330,6 +333,12 @@ impl<S: EventSink> Loop<S> {
 
     /// One input, then the full drain the participant's contract requires.
     fn feed(&mut self, i: usize, input: Input<'_>) {
+        let at = match &input {
+            Input::Timeout(t)
+            | Input::Datagram(t, _)
+            | Input::Signal(t, _)
+            | Input::Command(t, _) => *t,
+        };
         let slot = &mut self.slots[i];
         if slot.p.handle_input(input).is_err() {
             self.counters.input_errors += 1;
@@ -348,6 +357,13 @@ impl<S: EventSink> Loop<S> {
                     if slot.deadline != Some(t) {
                         slot.deadline = Some(t);
                         self.timers.push(Reverse((t, i)));
+                    }
+                    // Pacing error: how late the input that wrote media came versus the earliest
+                    // packet it was due to send. Measured at the input's start, not after its
+                    // datagrams left: a keyframe is a burst of packets all due at once, and the
+                    // time to write the burst is the sender's work, not lateness of the loop.
+                    if let Some(due) = slot.p.take_paced() {
+                        self.sink.on_pacing_error(at.saturating_duration_since(due));
                     }
                     return;
                 }

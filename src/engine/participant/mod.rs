@@ -182,6 +182,8 @@ pub struct Participant {
     rtt_s: f64,
     /// Shared send instants of every publisher in this harness (one-way latency).
     send_log: Option<Arc<SendLog>>,
+    /// Earliest scheduled instant of the media packets written since [`Participant::take_paced`].
+    paced: Option<Instant>,
 }
 
 /// A remote track and, for voice, its publisher's send ring.
@@ -236,6 +238,7 @@ impl Participant {
             jitter_s: 0.0,
             rtt_s: 0.0,
             send_log: None,
+            paced: None,
         }
     }
 
@@ -447,11 +450,27 @@ impl Participant {
                 }
                 continue;
             }
-            if p.due().is_some_and(|t| t <= now) && p.write_due(&mut self.rtc, now) {
+            if let Some(due) = p.due().filter(|t| *t <= now)
+                && p.write_due(&mut self.rtc, now)
+            {
+                self.paced = Some(self.paced.map_or(due, |p| p.min(due)));
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    /// rtcd resets its VAD monitor on `mute` and `unmute`; so does the mic's replica.
+    fn reset_vad(&mut self) {
+        for p in self.pubs.iter_mut().filter(|p| p.role == Role::Voice) {
+            p.reset_vad();
+        }
+    }
+
+    /// The earliest scheduled send instant of the media packets written since the last call (the
+    /// driver measures pacing error against it once per input, after the datagrams left).
+    pub fn take_paced(&mut self) -> Option<Instant> {
+        self.paced.take()
     }
 
     fn take_deferred(&mut self) -> Option<Command> {
@@ -487,6 +506,7 @@ impl Participant {
             Command::Unmute(source) => {
                 let has_mic = self.pubs.iter().any(|p| p.role == Role::Voice);
                 self.muted = false;
+                self.reset_vad();
                 if has_mic {
                     self.signal(RtcMessage::signal(&self.cfg.session_id, RtcType::Unmute));
                 } else if let Some(src) = source {
@@ -507,6 +527,7 @@ impl Participant {
             }
             Command::Mute => {
                 self.muted = true;
+                self.reset_vad();
                 self.signal(RtcMessage::signal(&self.cfg.session_id, RtcType::Mute));
                 Ok(())
             }
