@@ -306,9 +306,10 @@ mod tests {
     use crate::engine::sim::{ServerOutput, SimServer};
     use crate::engine::source::{Clip, ClipFrame, ClipSource};
 
-    /// Voice packets received per (receiver, mid), shared with the test thread.
+    /// Voice packets received per (receiver, mid), shared with the test thread,
+    /// and the pacing errors reported.
     #[derive(Clone, Default)]
-    struct Counts(Arc<Mutex<HashMap<usize, u64>>>);
+    struct Counts(Arc<Mutex<HashMap<usize, u64>>>, Arc<Mutex<Vec<Duration>>>);
 
     impl EventSink for Counts {
         fn on_event(&mut self, participant: usize, _now: Instant, event: &Event) {
@@ -317,6 +318,10 @@ mod tests {
             {
                 *self.0.lock().unwrap().entry(participant).or_default() += 1;
             }
+        }
+
+        fn on_pacing_error(&mut self, error: Duration) {
+            self.1.lock().unwrap().push(error);
         }
     }
 
@@ -468,6 +473,16 @@ mod tests {
         let total_in: u64 = shards.iter().map(|(_, c)| c.datagrams_in).sum();
         assert!(total_in > 250, "{total_in} datagrams in");
         assert_eq!(shards.iter().map(|(_, c)| c.input_errors).sum::<u64>(), 0);
+        // Pacing error: one sample per input that wrote media (the two speakers wrote 150 or
+        // more packets, one or a few per input), each a lateness that a loaded host can stretch
+        // but never to seconds.
+        let pacing = counts.1.lock().unwrap().clone();
+        assert!(pacing.len() >= 20, "{} samples", pacing.len());
+        assert!(
+            pacing.iter().all(|e| *e < Duration::from_secs(2)),
+            "{:?}",
+            pacing.iter().max()
+        );
         // Metering: every datagram counted once, the voice ones as audio in both directions.
         let v = meter.values();
         let out: u64 = shards.iter().map(|(_, c)| c.datagrams_out).sum();
