@@ -9,6 +9,9 @@
 //! per-second [`Saturation`] set; a run whose steady window has any saturated second says so, marks
 //! the affected figures and exits non-zero.
 //!
+//! With the embedded target on the same host, the target's CPU counts against the CPU limit with
+//! the harness's ([`HealthLimits::target_shares_host`]).
+//!
 //! Two more inputs come from [`super::host`] ([`HealthLimits::judge_host`]): the busiest engine
 //! event-loop thread's CPU (a pegged loop runs everything it drives late even when the process as
 //! a whole looks idle enough), and datagrams dropped at the harness's own sockets (loss the harness
@@ -37,6 +40,11 @@ pub struct HealthLimits {
     /// Most datagrams the harness's sockets may drop in a second: this many, or a thousandth of
     /// the datagrams it received in the second if that is more (default 10).
     pub max_udp_drops: u64,
+    /// The target runs on this host (the embedded SFU): its CPU counts against `max_cpu_cores`
+    /// with the harness's, since two processes that together fill the host's cores starve each
+    /// other and neither's figures hold (default false).
+    #[serde(default)]
+    pub target_shares_host: bool,
 }
 
 impl HealthLimits {
@@ -48,6 +56,17 @@ impl HealthLimits {
             max_pacing_error_p99: Duration::from_millis(40),
             max_thread_cpu_cores: 0.9,
             max_udp_drops: 10,
+            target_shares_host: false,
+        }
+    }
+
+    /// The CPU judged against `max_cpu_cores` in a second: the harness's, plus the target's when
+    /// it shares the host.
+    pub fn judged_cpu(&self, harness: Option<f64>, target: Option<f64>) -> Option<f64> {
+        if self.target_shares_host {
+            harness.map(|h| h + target.unwrap_or(0.0))
+        } else {
+            harness
         }
     }
 
@@ -91,7 +110,7 @@ impl HealthLimits {
 /// The limits a second (or a run) broke.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Saturation {
-    /// Harness CPU above its limit.
+    /// Harness CPU (with an embedded target's, which shares the host) above its limit.
     pub cpu: bool,
     /// Event-loop lag above its limit.
     pub loop_lag: bool,
@@ -192,6 +211,21 @@ mod tests {
         assert!(!l.judge(None, None, Some(Duration::from_millis(39))).any());
         let s = l.judge(None, None, Some(Duration::from_millis(41)));
         assert_eq!(s.to_string(), "pacing");
+    }
+
+    #[test]
+    fn an_embedded_target_counts_against_the_host() {
+        let mut l = HealthLimits::for_cores(2);
+        // Harness 0.95 + target 0.95 cores of 2: the pair fills the host.
+        assert_eq!(l.judged_cpu(Some(0.95), Some(0.95)), Some(0.95));
+        l.target_shares_host = true;
+        let cpu = l.judged_cpu(Some(0.95), Some(0.95));
+        assert_eq!(l.judge(cpu, None, None).reasons(), ["cpu"]);
+        assert!(
+            !l.judge(l.judged_cpu(Some(0.3), Some(0.2)), None, None)
+                .any()
+        );
+        assert_eq!(l.judged_cpu(None, Some(1.0)), None);
     }
 
     #[test]

@@ -357,7 +357,8 @@ impl Aggregator {
         row.saturation = self
             .limits
             .judge(
-                row.harness_cpu_cores,
+                self.limits
+                    .judged_cpu(row.harness_cpu_cores, row.server_cpu_cores),
                 cur.dists.loop_lag.quantile(0.99),
                 cur.dists.pacing.quantile(0.99),
             )

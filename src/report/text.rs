@@ -195,6 +195,8 @@ pub fn sections(result: &RunResult) -> Vec<Section> {
                 "SATURATED ({}); * marks unreliable figures",
                 h.reasons.join(", ")
             )
+        } else if h.saturated_seconds > 0 {
+            format!("ok (an isolated stall: {})", h.reasons.join(", "))
         } else {
             "ok".into()
         },

@@ -174,7 +174,11 @@ impl CallRun<'_> {
         let agg = Aggregator::new(
             Arc::clone(&counters),
             self.plan.phases(),
-            HealthLimits::for_this_host(),
+            HealthLimits {
+                // The embedded SFU shares this host's cores with the harness.
+                target_shares_host: setup.embedded.is_some(),
+                ..HealthLimits::for_this_host()
+            },
         );
         let died = Arc::new(Notify::new());
         let target_gone = Arc::new(AtomicBool::new(false));
