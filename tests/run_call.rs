@@ -217,6 +217,20 @@ fn two_calls_against_the_embedded_sfu() {
         s.qoe.vad_events, s.self_health.pacing_error_p99_us
     );
     assert!(vad < 1_000_000, "VAD latency p50 {vad} µs");
+    // Every voice packet was timed (speakers and receivers in this one process).
+    assert_eq!(s.qoe.latency_coverage, Some(1.0), "{:?}", s.qoe);
+    // The summary a real run writes (new optional fields filled) follows the committed schema.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/schema/summary.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let errors = callsbench::report::schema::validate(&schema, &written);
+    assert!(errors.is_empty(), "{errors:#?}");
     // The SFU holds no session of the run afterwards.
     assert_eq!(r.counts["target.sessions_after_run"], 0);
     let _ = std::fs::remove_dir_all(&dir);
