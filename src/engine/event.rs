@@ -114,8 +114,9 @@ pub enum Event {
         change: Option<LocalChange>,
         took: Duration,
     },
-    /// A server offer was answered; `received` is when the offer was handed to the participant
-    /// (the driver's instant at dispatch minus it is the harness's share of the round trip).
+    /// A server offer was answered; `received` is when the offer was read off the plugin
+    /// connection (or the data channel's datagram arrived); the driver's instant at dispatch minus
+    /// it is the harness's share of the round trip.
     ServerOfferAnswered {
         received: Instant,
     },
@@ -134,9 +135,11 @@ pub enum Event {
     /// rtcd's VAD for this session changed. For `on`, `onset` is the send instant of this
     /// speaker's packet that turned voice on by rtcd's rule (None when the speaker's replica of
     /// the rule saw no onset, e.g. after packet loss changed the SFU's window).
+    /// `at`: when the message was read off the plugin connection.
     VoiceActivity {
         on: bool,
         onset: Option<Instant>,
+        at: Instant,
     },
     /// The lock for this change was refused (or unanswered) for 5 s; the change was dropped.
     LockTimeout(LocalChange),

@@ -577,10 +577,12 @@ mod tests {
                 Event::VoiceActivity {
                     on: true,
                     onset: Some(first_sent + Duration::from_millis(20 * 49)),
+                    at: now,
                 },
                 Event::VoiceActivity {
                     on: true,
-                    onset: None
+                    onset: None,
+                    at: now,
                 },
             ]
         );

@@ -463,9 +463,10 @@ impl EventSink for RunSink {
             Event::VoiceActivity {
                 on: true,
                 onset: Some(onset),
+                at,
             } => self.recorder.record(Record::Vad {
                 intended: self.shared.clock(*onset),
-                observed: self.shared.clock(now),
+                observed: self.shared.clock(*at),
             }),
             Event::ServerOfferAnswered { received } => {
                 self.recorder.record(Record::ServerOffer {

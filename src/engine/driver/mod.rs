@@ -53,9 +53,12 @@ pub trait SignalSink: Send + Sync {
 }
 
 /// Where incoming signalling for a shard's sessions is delivered: the shard's channel and a waker.
+/// Each message carries the instant it was delivered (read off the plugin connection), so what is
+/// timed against rtcd's messages (VAD events, server offers) does not include the engine
+/// thread's own wait before it got to the message.
 #[derive(Clone)]
 pub struct Inbox {
-    pub tx: mpsc::Sender<WsMessage>,
+    pub tx: mpsc::Sender<(Instant, WsMessage)>,
     pub wake: Arc<dyn Fn() + Send + Sync>,
 }
 
@@ -68,7 +71,7 @@ impl std::fmt::Debug for Inbox {
 impl Inbox {
     /// Delivers one message and wakes the shard; false when the shard is gone.
     pub fn deliver(&self, msg: WsMessage) -> bool {
-        let ok = self.tx.send(msg).is_ok();
+        let ok = self.tx.send((Instant::now(), msg)).is_ok();
         if ok {
             (self.wake)();
         }

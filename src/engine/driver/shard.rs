@@ -66,7 +66,7 @@ struct HeldDatagram {
 pub(super) struct Loop<S> {
     poll: Poll,
     cmds: mpsc::Receiver<ShardCmd>,
-    inbox: mpsc::Receiver<WsMessage>,
+    inbox: mpsc::Receiver<(Instant, WsMessage)>,
     sink: S,
     slots: Vec<Slot>,
     by_session: HashMap<String, usize>,
@@ -85,7 +85,7 @@ impl<S: EventSink> Loop<S> {
     pub(super) fn new(
         poll: Poll,
         cmds: mpsc::Receiver<ShardCmd>,
-        inbox: mpsc::Receiver<WsMessage>,
+        inbox: mpsc::Receiver<(Instant, WsMessage)>,
         sink: S,
         send_log: Arc<SendLog>,
         meter: Option<Meter>,
@@ -213,14 +213,14 @@ impl<S: EventSink> Loop<S> {
                 }
             }
         }
-        while let Ok(msg) = self.inbox.try_recv() {
+        while let Ok((delivered, msg)) = self.inbox.try_recv() {
             let session = match &msg {
                 WsMessage::Rtc(m) | WsMessage::Vad(m) => m.session_id.as_str(),
                 WsMessage::Close { session_id } => session_id.as_str(),
                 _ => continue,
             };
             if let Some(&i) = self.by_session.get(session) {
-                self.feed(i, Input::Signal(Instant::now(), msg));
+                self.feed(i, Input::Signal(delivered, msg));
             }
         }
         true

@@ -184,6 +184,9 @@ pub struct Participant {
     send_log: Option<Arc<SendLog>>,
     /// Earliest scheduled instant of the media packets written since [`Participant::take_paced`].
     paced: Option<Instant>,
+    /// The instant of the input being handled, as the driver gave it (for a signal: when it was
+    /// read off the plugin connection), even when `now` is already later.
+    input_at: Instant,
 }
 
 /// A remote track and, for voice, its publisher's send ring.
@@ -239,6 +242,7 @@ impl Participant {
             rtt_s: 0.0,
             send_log: None,
             paced: None,
+            input_at: now,
         }
     }
 
@@ -316,6 +320,12 @@ impl Participant {
 
     /// Applies one input. Then drain [`poll_output`](Self::poll_output) to `Timeout`.
     pub fn handle_input(&mut self, input: Input<'_>) -> Result<(), ParticipantError> {
+        self.input_at = match &input {
+            Input::Timeout(t)
+            | Input::Datagram(t, _)
+            | Input::Signal(t, _)
+            | Input::Command(t, _) => *t,
+        };
         match input {
             Input::Timeout(now) => {
                 self.now = self.now.max(now);

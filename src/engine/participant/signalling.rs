@@ -94,8 +94,11 @@ impl Participant {
                 } else {
                     None
                 };
-                self.out
-                    .push_back(Output::Event(Event::VoiceActivity { on, onset }));
+                self.out.push_back(Output::Event(Event::VoiceActivity {
+                    on,
+                    onset,
+                    at: self.input_at,
+                }));
                 Ok(())
             }
             WsMessage::Close { .. } => {
@@ -152,7 +155,7 @@ impl Participant {
         self.send_sdp(SessionDescription::answer(answer.to_sdp_string()), via);
         self.out
             .push_back(Output::Event(Event::ServerOfferAnswered {
-                received: self.now,
+                received: self.input_at,
             }));
         Ok(())
     }
