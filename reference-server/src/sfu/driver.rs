@@ -3,7 +3,9 @@
 //!
 //! Commands from the async side arrive on a channel; after queueing one, the sender pokes the UDP
 //! socket with a one-byte datagram from a dedicated waker socket, so the thread wakes from its
-//! blocking `recv_from` at once instead of polling.
+//! wait at once instead of polling. Datagrams are read and written in batches ([`udp`]): every
+//! datagram read is fed to the core on its own, and the copies its fan-out produces leave in
+//! `sendmmsg` calls before the next datagram is looked at.
 
 use std::collections::HashMap;
 use std::io::ErrorKind;
@@ -15,6 +17,7 @@ use std::time::{Duration, Instant};
 use str0m::net::{Protocol, Receive};
 use tokio::sync::{mpsc, oneshot};
 
+use self::udp::Batcher;
 use super::core::{Input, Output, Sfu};
 use super::metrics::Metrics;
 use super::signal::{ConnId, SignalIn, SignalOut};
@@ -22,9 +25,9 @@ use super::tcp::{TcpConns, TcpFrame};
 use crate::proto::rtcd::WsMessage;
 use crate::proto::rtcd::http::SessionConfig;
 
-/// Largest datagram read (rtcd reads with an MTU of 1460; leave room for jumbo frames).
-const RECV_BUF: usize = 2048;
-/// Longest blocking read, so the thread notices a dropped command channel.
+mod udp;
+
+/// Longest wait, so the thread notices a dropped command channel.
 const MAX_WAIT: Duration = Duration::from_millis(500);
 
 /// What the async side asks of the RTC thread.
@@ -123,7 +126,7 @@ impl Driver {
 
     /// Runs until [`Command::Stop`] or the handle is dropped.
     pub fn run(mut self, rx: Receiver<Command>, waker_addr: SocketAddr) {
-        let mut buf = vec![0u8; RECV_BUF];
+        let mut io = Batcher::new();
         let mut deadline = Instant::now();
         let mut frame = Vec::with_capacity(512);
         loop {
@@ -138,35 +141,45 @@ impl Driver {
             if now >= deadline {
                 let _ = self.sfu.handle_input(Input::Timeout(now));
             }
-            deadline = self.drain(&mut frame);
-            let wait = deadline
-                .saturating_duration_since(Instant::now())
-                .clamp(Duration::from_micros(100), MAX_WAIT);
-            if self.socket.set_read_timeout(Some(wait)).is_err() {
-                return;
-            }
-            match self.socket.recv_from(&mut buf) {
-                Ok((n, src)) => {
-                    if src == waker_addr {
-                        continue;
-                    }
-                    let Ok(r) = Receive::new(Protocol::Udp, src, self.advertised, &buf[..n]) else {
-                        continue;
-                    };
-                    let received = Instant::now();
-                    let _ = self.sfu.handle_input(Input::Receive(received, r));
-                    // rtcd times each WriteRTP (the fan-out to every receiver); here that is
-                    // routing, encrypting and sending every copy of this packet.
-                    deadline = self.drain(&mut frame);
-                    if let Some((group, kind)) = self.sfu.take_forwarded() {
-                        let took = received.elapsed().as_secs_f64();
-                        self.metrics.observe_write(group, kind, took);
-                    }
-                }
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            deadline = self.drain(&mut io, &mut frame);
+            let n = match io.recv(&self.socket) {
+                Ok(n) => n,
                 // ICMP port-unreachable from a departed peer surfaces here on Linux; not fatal.
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {}
-                Err(e) => tracing::warn!(error = %e, "udp receive failed"),
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "udp receive failed");
+                    0
+                }
+            };
+            if n == 0 {
+                let wait = deadline
+                    .saturating_duration_since(Instant::now())
+                    .min(MAX_WAIT);
+                if let Err(e) = udp::wait(&self.socket, wait) {
+                    tracing::error!(error = %e, "udp wait failed; rtc thread stops");
+                    return;
+                }
+                continue;
+            }
+            for i in 0..n {
+                let Some((bytes, Some(src))) = io.datagram(i) else {
+                    continue;
+                };
+                if src == waker_addr {
+                    continue;
+                }
+                let Ok(r) = Receive::new(Protocol::Udp, src, self.advertised, bytes) else {
+                    continue;
+                };
+                let received = Instant::now();
+                let _ = self.sfu.handle_input(Input::Receive(received, r));
+                // rtcd times each WriteRTP (the fan-out to every receiver); here that is
+                // routing, encrypting and sending every copy of this packet.
+                deadline = self.drain(&mut io, &mut frame);
+                if let Some((group, kind)) = self.sfu.take_forwarded() {
+                    let took = received.elapsed().as_secs_f64();
+                    self.metrics.observe_write(group, kind, took);
+                }
             }
         }
     }
@@ -208,17 +221,16 @@ impl Driver {
         }
     }
 
-    /// Moves all pending output out; returns the next deadline.
-    fn drain(&mut self, frame: &mut Vec<u8>) -> Instant {
+    /// Moves all pending output out (datagrams sent before returning); returns the next deadline.
+    fn drain(&mut self, io: &mut Batcher, frame: &mut Vec<u8>) -> Instant {
         loop {
             match self.sfu.poll_output() {
-                Output::Timeout(t) => return t,
-                Output::Transmit(t) if t.proto == Protocol::Tcp => self.tcp.send(&t),
-                Output::Transmit(t) => {
-                    if let Err(e) = self.socket.send_to(&t.contents, t.destination) {
-                        tracing::debug!(error = %e, dest = %t.destination, "udp send failed");
-                    }
+                Output::Timeout(t) => {
+                    io.flush(&self.socket);
+                    return t;
                 }
+                Output::Transmit(t) if t.proto == Protocol::Tcp => self.tcp.send(&t),
+                Output::Transmit(t) => io.push(&self.socket, t),
                 Output::Event(e) => self.metrics.apply(&e),
                 Output::Signal(conn, msg) => {
                     let (kind, ws) = match msg {

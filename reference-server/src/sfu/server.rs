@@ -134,10 +134,9 @@ pub async fn run(args: SfuArgs) -> Result<(), ServerError> {
     let handle = Arc::new(handle);
     let to_rtc = handle.clone();
     tokio::spawn(tcp.serve(tcp_listener, move |f| to_rtc.send(Command::Tcp(f))));
-    // The first load figure is in place before the server says it is ready.
-    let (first_load, last_reading) = first_cpu_sample().await;
-    let cpu_load = Arc::new(Mutex::new(first_load.unwrap_or(0.0)));
-    tokio::spawn(sample_cpu(cpu_load.clone(), last_reading));
+    // A load figure is in place before the server says it is ready.
+    let cpu_load = Arc::new(Mutex::new(load_since_boot().unwrap_or(0.0)));
+    tokio::spawn(sample_cpu(cpu_load.clone()));
     let state = Arc::new(AppState {
         cfg: cfg.clone(),
         auth,
@@ -257,27 +256,37 @@ fn advertised_addr(cfg: &Config, local: SocketAddr) -> Result<SocketAddr, Server
 }
 
 /// Shortest window a `/system` sample is taken over; a shorter one reads mostly tick rounding.
+/// (Windows are a whole second; this only guards against a timer that fires early or late.)
 const MIN_LOAD_WINDOW: Duration = Duration::from_millis(100);
 
 /// An idle-time reading of /proc/stat: idle ticks and when they were read.
 type IdleReading = Option<(u64, std::time::Instant)>;
 
-/// The first `/system` cpu_load, over a short window at start-up, so a new server never answers
-/// with a placeholder; returns the reading the next window starts from.
-async fn first_cpu_sample() -> (Option<f64>, IdleReading) {
-    let prev = read_idle();
-    tokio::time::sleep(MIN_LOAD_WINDOW).await;
-    let cur = read_idle();
-    (load_between(prev, cur), cur)
+/// The machine's cpu_load averaged since boot (idle ticks over uptime): the figure `/system`
+/// gives until the first whole one-second window has been measured. SFUs sharing a machine read
+/// the same counters over the same span, so they agree on it, where a short window of their
+/// own at start-up would mostly measure their own start-up and differ.
+fn load_since_boot() -> Option<f64> {
+    let (idle, _) = read_idle()?;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    (uptime > 0.0).then(|| 1.0 / (idle as f64 / 100.0 / uptime).max(0.01))
 }
 
 /// `/system` cpu_load: the reciprocal of idle CPUs over the last second, from /proc/stat. Never
 /// Inf or NaN: zero idle time reads as 1/0.01 CPUs.
 ///
-/// Windows end on whole wall-clock seconds: SFUs sharing a machine (tests, small deployments)
-/// then measure the same window of the same counters and report the same load, instead of
-/// figures up to a second apart that a placement rule would read as a real difference.
-async fn sample_cpu(out: Arc<Mutex<f64>>, mut cur: IdleReading) {
+/// Windows run from one whole wall-clock second to the next: SFUs sharing a machine (tests,
+/// small deployments) then measure the same window of the same counters and report the same
+/// load, instead of figures up to a second apart that a placement rule would read as a real
+/// difference. The part-second before the first boundary is not a window of its own.
+async fn sample_cpu(out: Arc<Mutex<f64>>) {
+    tokio::time::sleep(until_next_second(Duration::ZERO)).await;
+    let mut cur = read_idle();
     loop {
         tokio::time::sleep(until_next_second(MIN_LOAD_WINDOW)).await;
         let prev = cur;
@@ -361,6 +370,12 @@ mod tests {
         let short = t0 + Duration::from_millis(10);
         assert_eq!(load_between(Some((1000, t0)), Some((1001, short))), None);
         assert_eq!(load_between(None, Some((1000, t1))), None);
+    }
+
+    #[test]
+    fn the_load_since_boot_is_a_finite_positive_figure() {
+        let load = load_since_boot().unwrap();
+        assert!(load.is_finite() && load > 0.0 && load <= 100.0, "{load}");
     }
 
     #[test]
