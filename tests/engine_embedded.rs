@@ -122,7 +122,8 @@ async fn calls_client_behaviour_against_the_embedded_sfu() {
     )
     .await
     .unwrap();
-    let host = target.place_call().await;
+    let call_id = new_id(&mut rng);
+    let host = target.place(&call_id, Duration::ZERO).await.unwrap();
     let host = target.hosts()[host].clone();
     let log = Log::default();
     let cfg = DriverConfig {
@@ -130,7 +131,6 @@ async fn calls_client_behaviour_against_the_embedded_sfu() {
         local_ip: "127.0.0.1".parse().unwrap(),
     };
     let mut driver = Driver::start(cfg, |_| log.clone()).unwrap();
-    let call_id = new_id(&mut rng);
     // 0: WS signalling, speaker and simulcast sharer; 1: DC signalling, speaker; 2: DC listener.
     let mut sessions = Vec::new();
     for (i, dc) in [false, true, true].into_iter().enumerate() {

@@ -106,7 +106,8 @@ async fn call(name: &str, n: usize, links: &HashMap<usize, Link>) -> Call {
     )
     .await
     .unwrap();
-    let host = target.place_call().await;
+    let call_id = new_id(&mut rng);
+    let host = target.place(&call_id, Duration::ZERO).await.unwrap();
     let host = target.hosts()[host].clone();
     let rec = Rec::default();
     let cfg = DriverConfig {
@@ -114,7 +115,6 @@ async fn call(name: &str, n: usize, links: &HashMap<usize, Link>) -> Call {
         local_ip: "127.0.0.1".parse().unwrap(),
     };
     let mut driver = Driver::start(cfg, |_| rec.clone()).unwrap();
-    let call_id = new_id(&mut rng);
     let mut sessions = Vec::new();
     for i in 0..n {
         let cfg = ParticipantConfig {

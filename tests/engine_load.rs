@@ -132,7 +132,8 @@ async fn receive_only_participants_per_harness_core() {
     )
     .await
     .unwrap();
-    let host = target.place_call().await;
+    let call_id = new_id(&mut rng);
+    let host = target.place(&call_id, Duration::ZERO).await.unwrap();
     let host = target.hosts()[host].clone();
     let counts = Counts(
         Arc::new((0..n).map(|_| AtomicU64::new(0)).collect()),
@@ -143,7 +144,6 @@ async fn receive_only_participants_per_harness_core() {
         local_ip: "127.0.0.1".parse().unwrap(),
     };
     let mut driver = Driver::start(cfg, |_| counts.clone()).unwrap();
-    let call_id = new_id(&mut rng);
     let mut sessions = Vec::new();
     let started = Instant::now();
     for i in 0..n {

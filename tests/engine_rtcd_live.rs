@@ -74,7 +74,8 @@ async fn real_rtcd_call_with_two_speakers() {
         "connect (incl. self-registration): {:?}",
         t_connect.elapsed()
     );
-    let host = target.place_call().await;
+    let call_id = new_id(&mut rng);
+    let host = target.place(&call_id, Duration::ZERO).await.unwrap();
     let link = target.hosts()[host].link.clone();
     let api = target.hosts()[host].api.clone();
 
@@ -85,7 +86,6 @@ async fn real_rtcd_call_with_two_speakers() {
     };
     let mut driver = Driver::start(cfg, |_| log.clone()).unwrap();
     let signal: Arc<dyn SignalSink> = Arc::new(link.clone());
-    let call_id = new_id(&mut rng);
     let mut sessions = Vec::new();
     for i in 0..3u64 {
         let session_id = new_id(&mut rng);
@@ -235,7 +235,8 @@ async fn real_rtcd_simulcast_screen_share_over_dc_signaling() {
     let mut target = RtcdTarget::connect(hosts, creds, MIN_VERSION, 1)
         .await
         .unwrap();
-    let host = target.place_call().await;
+    let call_id = new_id(&mut rng);
+    let host = target.place(&call_id, Duration::ZERO).await.unwrap();
     let link = target.hosts()[host].link.clone();
 
     let log = Log::default();
@@ -245,7 +246,6 @@ async fn real_rtcd_simulcast_screen_share_over_dc_signaling() {
     };
     let mut driver = Driver::start(cfg, |_| log.clone()).unwrap();
     let signal: Arc<dyn SignalSink> = Arc::new(link.clone());
-    let call_id = new_id(&mut rng);
     let mut sessions = Vec::new();
     for i in 0..2u64 {
         let session_id = new_id(&mut rng);
@@ -344,7 +344,8 @@ async fn real_rtcd_receive_only_load() {
     let mut target = RtcdTarget::connect(hosts, creds, MIN_VERSION, 1)
         .await
         .unwrap();
-    let host = target.place_call().await;
+    let call_id = new_id(&mut rng);
+    let host = target.place(&call_id, Duration::ZERO).await.unwrap();
     let host = target.hosts()[host].clone();
     let log = Log::default();
     let cfg = DriverConfig {
@@ -352,7 +353,6 @@ async fn real_rtcd_receive_only_load() {
         local_ip: "127.0.0.1".parse().unwrap(),
     };
     let mut driver = Driver::start(cfg, |_| log.clone()).unwrap();
-    let call_id = new_id(&mut rng);
     let mut sessions = Vec::new();
     let started = Instant::now();
     for i in 0..listeners + 2 {

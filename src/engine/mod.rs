@@ -30,7 +30,7 @@
 //! let local_ip = "127.0.0.1".parse()?;
 //! let mut driver = Driver::start(DriverConfig { threads: 2, local_ip }, |_shard| Sink)?;
 //! // Per call: place it, then add its participants on that host and join them on the ramp.
-//! let host = target.place_call().await;
+//! let host = target.place(&cfg.call_id, std::time::Duration::ZERO).await?;
 //! let session = cfg.session_id.clone();
 //! target.hosts()[host].add_participant(&mut driver, cfg)?;
 //! driver.command(&session, Command::Join)?;

@@ -17,7 +17,7 @@ use rand::rngs::StdRng;
 use callsref::proto::rtcd::http::VersionInfo;
 
 use self::placement::{Placement, PlacementError};
-use self::rtcd::{ClientCredentials, RtcdApi, RtcdError, RtcdHost, check_version, pick_host};
+use self::rtcd::{ClientCredentials, RtcdApi, RtcdError, RtcdHost, check_version};
 use self::ws::{PluginLink, WsError};
 use crate::engine::driver::{Driver, EventSink, SignalSink};
 use crate::engine::participant::ParticipantConfig;
@@ -96,14 +96,6 @@ impl RtcdTarget {
     pub fn hosts(&self) -> &[HostLink] {
         &self.hosts
     }
-
-    /// Picks the host for a new call: the lowest `/system` cpu_load among hosts whose connection is
-    /// up and that answer; a random host when none answers.
-    pub async fn place_call(&mut self) -> usize {
-        let loads = self.host_loads().await;
-        // Invariant: `connect` refuses an empty host list, so a pick always exists.
-        pick_host(&loads, &mut self.rng).expect("at least one host")
-    }
 }
 
 impl RtcdTarget {
@@ -127,6 +119,7 @@ impl RtcdTarget {
         }
         // Drained hosts are asked too: their load tells whether a call was diverted from them.
         let loads = self.host_loads().await;
+        tracing::debug!(call, ?loads, "placing a call by /system cpu_load");
         self.placement.place(call, &loads, at, &mut self.rng)
     }
 

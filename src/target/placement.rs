@@ -3,11 +3,14 @@
 //!
 //! The rule is the plugin's (calls-loadtest.md §3.1): the host with the lowest `/system` cpu_load
 //! among the hosts that answer and are not drained, a random one when none answers, and a call
-//! never spans hosts. One refinement: loads within [`LOAD_TIE`] of the lowest count as equal, and
-//! among equal hosts the one this harness gave the fewest calls wins. rtcd samples its load once a
-//! second from the whole machine's idle time, so equally idle hosts (or several hosts sharing one
-//! machine, as in tests) differ only by sampling noise, and the strict minimum would pile a burst of
-//! new calls onto whichever host happened to read lowest.
+//! never spans hosts. One refinement: loads within [`LOAD_TIE`] of the lowest count as equal, as do
+//! hosts whose idle CPUs (the load's reciprocal) are within [`IDLE_TIE_CPUS`] of the most idle
+//! one's, and among equal hosts the one this harness gave the fewest calls wins. rtcd samples its
+//! load once a second from the whole machine's idle time, so equally idle hosts (or several hosts
+//! sharing one machine, as in tests) differ only by sampling noise, and the strict minimum would
+//! pile a burst of new calls onto whichever host happened to read lowest. Near saturation the
+//! reciprocal magnifies that noise: 0.01 and 0.02 idle CPUs (one 10 ms tick of /proc/stat) read
+//! as loads of 100 and 50, which no relative tolerance absorbs, hence the absolute one.
 //!
 //! A drain is the plugin's "flagged" host: from the drain time no new call is placed there, calls
 //! already there keep running. The record says how many calls were live on it at that time, how many
@@ -28,6 +31,10 @@ use crate::scenario::{Drain, DrainHost};
 
 /// Loads within this fraction of the lowest load count as equal (see the module docs).
 pub const LOAD_TIE: f64 = 0.20;
+
+/// Hosts with at most this many idle CPUs fewer than the most idle host count as equal (see the
+/// module docs).
+pub const IDLE_TIE_CPUS: f64 = 0.25;
 
 /// Why a call could not be placed or a drain could not be set up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,7 +112,8 @@ fn resolve(drain: &Drain, hosts: &[SocketAddr]) -> Result<usize, PlacementError>
     }
 }
 
-/// The pick among `candidates` (host indices): lowest load, loads within [`LOAD_TIE`] equal, ties
+/// The pick among `candidates` (host indices): lowest load, loads within [`LOAD_TIE`] or idle CPUs
+/// within [`IDLE_TIE_CPUS`] equal, ties
 /// to the fewest calls so far then the lowest index; `None` when no candidate answered.
 fn lowest(candidates: &[usize], loads: &[Option<f64>], calls: &[u64]) -> Option<usize> {
     let answered: Vec<(usize, f64)> = candidates
@@ -122,9 +130,17 @@ fn lowest(candidates: &[usize], loads: &[Option<f64>], calls: &[u64]) -> Option<
     let min = answered.iter().map(|(_, l)| *l).reduce(f64::min)?;
     answered
         .into_iter()
-        .filter(|(_, l)| *l <= min + min.abs() * LOAD_TIE)
+        .filter(|(_, l)| {
+            *l <= min + min.abs() * LOAD_TIE || idle_cpus(min) - idle_cpus(*l) <= IDLE_TIE_CPUS
+        })
         .min_by_key(|(i, _)| (calls[*i], *i))
         .map(|(i, _)| i)
+}
+
+/// Idle CPUs behind a `/system` cpu_load (its reciprocal); a zero load is a fully idle, very large
+/// host.
+fn idle_cpus(load: f64) -> f64 {
+    if load > 0.0 { 1.0 / load } else { f64::MAX }
 }
 
 impl Placement {
@@ -362,6 +378,18 @@ mod tests {
             picks,
             [0, 0, 0, 0, 1],
             "host 1 already had 3 calls; equal counts: index"
+        );
+        // Near saturation one /proc/stat tick doubles the load (100 vs 50 is 0.01 vs 0.02 idle
+        // CPUs): still equal, so with equal call counts (4 each) the lower index wins where the
+        // strict minimum would take host 1.
+        assert_eq!(
+            p.place("sat", &[Some(100.0), Some(50.0)], s(0), &mut rng),
+            Ok(0)
+        );
+        // A real difference in idle CPUs is not a tie: 2 idle CPUs against 0.5.
+        assert_eq!(
+            p.place("real", &[Some(2.0), Some(0.5)], s(0), &mut rng),
+            Ok(1)
         );
         // A call keeps its host whatever the loads say now.
         assert_eq!(

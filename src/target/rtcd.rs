@@ -194,18 +194,6 @@ pub fn check_version(host: SocketAddr, found: &str, min: (u64, u64, u64)) -> Res
     }
 }
 
-/// The index of the host with the lowest `cpu_load`; hosts that did not answer (`None`) are skipped,
-/// and when none answered a random host is chosen, as the plugin does.
-pub fn pick_host<R: Rng + ?Sized>(loads: &[Option<f64>], rng: &mut R) -> Option<usize> {
-    let best = loads
-        .iter()
-        .enumerate()
-        .filter_map(|(i, l)| l.filter(|l| l.is_finite()).map(|l| (i, l)))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(i, _)| i);
-    best.or_else(|| (!loads.is_empty()).then(|| rng.random_range(0..loads.len())))
-}
-
 /// HTTP client for one rtcd host.
 #[derive(Debug, Clone)]
 pub struct RtcdApi {
@@ -375,22 +363,6 @@ mod tests {
             err.to_string(),
             "rtcd on 127.0.0.1:8045 is v0.17.0, older than the required v1.1.0"
         );
-    }
-
-    #[test]
-    fn placement_takes_lowest_load_and_falls_back_to_random() {
-        let mut rng = StdRng::seed_from_u64(1);
-        assert_eq!(
-            pick_host(&[Some(0.9), Some(0.3), Some(0.5)], &mut rng),
-            Some(1)
-        );
-        assert_eq!(
-            pick_host(&[None, Some(2.0), Some(f64::INFINITY)], &mut rng),
-            Some(1)
-        );
-        let pick = pick_host(&[None, None], &mut rng).unwrap();
-        assert!(pick < 2);
-        assert_eq!(pick_host(&[], &mut rng), None);
     }
 
     #[test]

@@ -104,8 +104,10 @@ pub async fn run(args: SfuArgs) -> Result<(), ServerError> {
         .name("callsref-rtc".into())
         .spawn(move || driver.run(rx, waker_addr))?;
     let handle = Arc::new(handle);
-    let cpu_load = Arc::new(Mutex::new(0.0));
-    tokio::spawn(sample_cpu(cpu_load.clone()));
+    // The first load figure is in place before the server says it is ready.
+    let (first_load, last_reading) = first_cpu_sample().await;
+    let cpu_load = Arc::new(Mutex::new(first_load.unwrap_or(0.0)));
+    tokio::spawn(sample_cpu(cpu_load.clone(), last_reading));
     let state = Arc::new(AppState {
         cfg: cfg.clone(),
         auth,
@@ -220,27 +222,65 @@ fn advertised_addr(cfg: &Config, local: SocketAddr) -> Result<SocketAddr, Server
     ))
 }
 
+/// Shortest window a `/system` sample is taken over; a shorter one reads mostly tick rounding.
+const MIN_LOAD_WINDOW: Duration = Duration::from_millis(100);
+
+/// An idle-time reading of /proc/stat: idle ticks and when they were read.
+type IdleReading = Option<(u64, std::time::Instant)>;
+
+/// The first `/system` cpu_load, over a short window at start-up, so a new server never answers
+/// with a placeholder; returns the reading the next window starts from.
+async fn first_cpu_sample() -> (Option<f64>, IdleReading) {
+    let prev = read_idle();
+    tokio::time::sleep(MIN_LOAD_WINDOW).await;
+    let cur = read_idle();
+    (load_between(prev, cur), cur)
+}
+
 /// `/system` cpu_load: the reciprocal of idle CPUs over the last second, from /proc/stat. Never
 /// Inf or NaN: zero idle time reads as 1/0.01 CPUs.
-async fn sample_cpu(out: Arc<Mutex<f64>>) {
-    let mut prev = read_idle();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+///
+/// Windows end on whole wall-clock seconds: SFUs sharing a machine (tests, small deployments)
+/// then measure the same window of the same counters and report the same load, instead of
+/// figures up to a second apart that a placement rule would read as a real difference.
+async fn sample_cpu(out: Arc<Mutex<f64>>, mut cur: IdleReading) {
     loop {
-        tick.tick().await;
-        let cur = read_idle();
-        if let (Some((idle0, t0)), Some((idle1, t1))) = (prev, cur) {
-            let wall = (t1 - t0).as_secs_f64();
-            if wall > 0.0 {
-                // /proc/stat counts USER_HZ ticks (100 per second).
-                let idle_cpus = ((idle1 - idle0) as f64 / 100.0 / wall).max(0.01);
-                *out.lock().unwrap_or_else(|e| e.into_inner()) = 1.0 / idle_cpus;
-            }
+        tokio::time::sleep(until_next_second(MIN_LOAD_WINDOW)).await;
+        let prev = cur;
+        cur = read_idle();
+        if let Some(load) = load_between(prev, cur) {
+            *out.lock().unwrap_or_else(|e| e.into_inner()) = load;
         }
-        prev = cur;
     }
 }
 
-fn read_idle() -> Option<(u64, std::time::Instant)> {
+/// Time from now to the next whole wall-clock second that is at least `min` away.
+fn until_next_second(min: Duration) -> Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let to_next = Duration::from_secs(1) - Duration::from_nanos(u64::from(now.subsec_nanos()));
+    if to_next < min {
+        to_next + Duration::from_secs(1)
+    } else {
+        to_next
+    }
+}
+
+/// cpu_load over the window between two /proc/stat readings; `None` when either is missing or
+/// the window is too short to mean anything.
+fn load_between(prev: IdleReading, cur: IdleReading) -> Option<f64> {
+    let ((idle0, t0), (idle1, t1)) = (prev?, cur?);
+    let wall = t1.checked_duration_since(t0)?;
+    if wall < MIN_LOAD_WINDOW / 2 {
+        return None;
+    }
+    // /proc/stat counts USER_HZ ticks (100 per second).
+    let idle_cpus = (idle1.saturating_sub(idle0) as f64 / 100.0 / wall.as_secs_f64()).max(0.01);
+    Some(1.0 / idle_cpus)
+}
+
+fn read_idle() -> IdleReading {
     let s = std::fs::read_to_string("/proc/stat").ok()?;
     let line = s.lines().find(|l| l.starts_with("cpu "))?;
     let idle = line.split_whitespace().nth(4)?.parse().ok()?;
@@ -270,6 +310,41 @@ pub fn widen_buffers(socket: &UdpSocket) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn load_is_the_reciprocal_of_idle_cpus_and_never_infinite() {
+        let t0 = std::time::Instant::now();
+        let t1 = t0 + Duration::from_secs(1);
+        // 150 idle ticks in one second: 1.5 idle CPUs.
+        let load = load_between(Some((1000, t0)), Some((1150, t1))).unwrap();
+        assert!((load - 1.0 / 1.5).abs() < 1e-9, "{load}");
+        // No idle time at all reads as 0.01 idle CPUs, not infinity.
+        assert_eq!(
+            load_between(Some((1000, t0)), Some((1000, t1))),
+            Some(100.0)
+        );
+        // A window too short to mean anything, or a missing reading, gives no figure.
+        let short = t0 + Duration::from_millis(10);
+        assert_eq!(load_between(Some((1000, t0)), Some((1001, short))), None);
+        assert_eq!(load_between(None, Some((1000, t1))), None);
+    }
+
+    #[test]
+    fn sample_windows_end_on_whole_seconds_at_least_the_minimum_away() {
+        let min = Duration::from_millis(100);
+        let wait = until_next_second(min);
+        assert!(
+            wait >= min && wait <= Duration::from_secs(1) + min,
+            "{wait:?}"
+        );
+        let end = std::time::SystemTime::now() + wait;
+        let sub = end
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_millis();
+        // Within a few milliseconds of a whole second (the clock moved while we computed).
+        assert!(!(50..=950).contains(&sub), "window ends at .{sub:03}");
+    }
 
     fn proc_usize(path: &str) -> usize {
         std::fs::read_to_string(path)
