@@ -13,6 +13,21 @@ use callsbench::conform::{Outcome, Report};
 /// The two cases share the Docker engine's label namespace and the machine: run them one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The machine-wide turn on the Docker engine that callsref's Docker tests also take (the same
+/// lock file): an offloader adopts every labelled container on its engine, so two test processes
+/// at once would settle and remove each other's jobs. Held with `SERIAL` for the whole case.
+fn docker_turn() -> std::fs::File {
+    let path = std::env::temp_dir().join("callsbench-docker-tests.lock");
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .unwrap();
+    file.lock().unwrap();
+    file
+}
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -164,6 +179,7 @@ fn assert_clean_pass(report: &Report) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conformance_passes_on_the_docker_backend() {
     let _serial = SERIAL.lock().await;
+    let _turn = docker_turn();
     require_docker_and_image();
     let server = spawn("docker", true);
     let report = run(options(&server.url, true)).await;
@@ -179,6 +195,7 @@ async fn conformance_passes_on_the_docker_backend() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn conformance_passes_on_the_process_backend_without_self_registration() {
     let _serial = SERIAL.lock().await;
+    let _turn = docker_turn();
     let server = spawn("process", false);
     let report = run(options(&server.url, false)).await;
     eprintln!("{}", report.table());

@@ -203,6 +203,7 @@ async fn mock_deviant_target_fails_exactly_where_it_deviates() {
         url: format!("http://{addr}").parse().unwrap(),
         admin_secret: None,
         quick: true,
+        ice_tcp: false,
     })
     .await
     .unwrap();

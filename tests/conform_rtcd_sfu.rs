@@ -59,6 +59,7 @@ fn start(self_registration: bool) -> Sfu {
              [api.security]\nallow_self_registration = {self_registration}\nenable_admin = true\n\
              admin_secret_key = \"{ADMIN_SECRET}\"\n\
              [rtc]\nice_address_udp = \"127.0.0.1\"\nice_port_udp = 0\n\
+             ice_address_tcp = \"127.0.0.1\"\nice_port_tcp = 0\n\
              [store]\ndata_source = \"{}\"\n",
             dir.join("db").display()
         ),
@@ -107,6 +108,7 @@ async fn suite(self_registration: bool, quick: bool) {
         url: format!("http://{}", sfu.http).parse().unwrap(),
         admin_secret: Some(ADMIN_SECRET.into()),
         quick,
+        ice_tcp: true,
     })
     .await
     .unwrap();
@@ -114,6 +116,15 @@ async fn suite(self_registration: bool, quick: bool) {
     assert_eq!(report.facts.admin_accepted, Some(true));
     assert_eq!(report.summary.fail, 0, "{}", report.render_table());
     assert!(report.summary.pass > 60, "{}", report.render_table());
+    // The reference SFU listens for ICE-TCP and offers it.
+    let case = report
+        .cases
+        .iter()
+        .find(|c| c.id == "rtc.ice_tcp.candidate");
+    assert!(
+        case.is_some_and(|c| c.outcome == Outcome::Pass && c.detail.contains("tcptype passive")),
+        "{case:?}"
+    );
     if !quick {
         // The slow cases ran and passed (none skipped).
         for id in [

@@ -217,7 +217,7 @@ async fn calls_client_behaviour_against_the_embedded_sfu() {
         // Every participant got at least one server offer (tracks of the others) and answered
         // it: participant 0 over WS, 1 and 2 over the DC.
         assert!(
-            log.count(p, |e| *e == Event::ServerOfferAnswered) >= 1,
+            log.count(p, |e| matches!(e, Event::ServerOfferAnswered { .. })) >= 1,
             "p{p} answered no server offer"
         );
     }
@@ -242,7 +242,7 @@ async fn calls_client_behaviour_against_the_embedded_sfu() {
     // rtcd sends each speaking session its own VAD state.
     for p in 0..2 {
         assert!(
-            log.count(p, |e| *e == Event::VoiceActivity { on: true }) >= 1,
+            log.count(p, |e| matches!(e, Event::VoiceActivity { on: true, .. })) >= 1,
             "p{p} VAD"
         );
     }

@@ -56,6 +56,7 @@ fn shard(
             server_cpu_cores: Some(1.0 + index as f64),
             server_rss_bytes: Some(1_000_000),
             harness_cpu_cores: Some(0.1 * (index + 1) as f64),
+            ..Tick::default()
         });
     }
     let mut manifest = base.manifest.clone();

@@ -168,6 +168,69 @@ fn two_calls_against_the_embedded_sfu() {
         s.self_health
     );
     assert!(!s.self_health.saturated, "{:?}", s.self_health);
+    // Pacing error was measured on the speakers' and the sharer's packets; the busiest engine
+    // thread and the drops at the harness's own sockets were sampled.
+    assert!(
+        s.self_health.pacing_error_p99_us.is_some()
+            && s.self_health.engine_thread_cpu_max_cores.is_some()
+            && s.self_health.harness_udp_drops.is_some(),
+        "{:?}",
+        s.self_health
+    );
+    assert!(r.histograms["health.pacing_error"].count() > 1_000);
+    // Every join phase was reached by every session, in order: a session passes them one after
+    // the other, so their medians cannot go backwards.
+    let phases: Vec<_> = s.qoe.join_phases.iter().map(|p| p.phase.as_str()).collect();
+    assert_eq!(
+        phases,
+        [
+            "sent",
+            "offer",
+            "answer",
+            "ice_connected",
+            "dc_open",
+            "first_media"
+        ]
+    );
+    for p in &s.qoe.join_phases {
+        assert_eq!(p.count, 8, "{p:?}");
+    }
+    let medians: Vec<u64> = s
+        .qoe
+        .join_phases
+        .iter()
+        .map(|p| p.p50_us.unwrap())
+        .collect();
+    assert!(medians.is_sorted(), "join phase medians {medians:?}");
+    eprintln!("join phase medians (µs): {medians:?}");
+    // Signalling: the four mics and the screen were own renegotiations; every session answered
+    // the SFU's offers of the others' tracks.
+    assert!(s.qoe.renegotiations >= 5, "{:?}", s.qoe);
+    assert!(s.qoe.server_offers >= 8, "{:?}", s.qoe);
+    // VAD: the SFU's `vad` on for the speakers, matched to the packet that turned voice on by
+    // rtcd's rule; on loopback it arrives within milliseconds (bounded loosely for a loaded
+    // host: a second would mean the match is wrong, not slow).
+    assert!(s.qoe.vad_events >= 1, "{:?}", s.qoe);
+    let vad = s.qoe.vad_p50_us.unwrap();
+    eprintln!(
+        "VAD latency p50 {vad} µs over {} events; pacing error p99 {:?} µs",
+        s.qoe.vad_events, s.self_health.pacing_error_p99_us
+    );
+    assert!(vad < 1_000_000, "VAD latency p50 {vad} µs");
+    // Every voice packet was timed (speakers and receivers in this one process).
+    assert_eq!(s.qoe.latency_coverage, Some(1.0), "{:?}", s.qoe);
+    // The summary a real run writes (new optional fields filled) follows the committed schema.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/schema/summary.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let errors = callsbench::report::schema::validate(&schema, &written);
+    assert!(errors.is_empty(), "{errors:#?}");
     // The SFU holds no session of the run afterwards.
     assert_eq!(r.counts["target.sessions_after_run"], 0);
     let _ = std::fs::remove_dir_all(&dir);

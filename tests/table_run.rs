@@ -41,7 +41,19 @@ fn one_small_c7i_row_reproduces_the_published_audio_rate() {
         program: PathBuf::from(env!("CARGO_BIN_EXE_callsbench")),
         extra_args: Vec::new(),
     };
-    let run = reproduce_table(&args, &runner, &mut |_| {}).unwrap();
+    // A row the harness itself marks saturated (its event loop lagged: the machine is busy with
+    // other work) is one a user would run again; so does the test, a few times. A row still
+    // saturated after that is judged below on its per-second rates.
+    let mut attempts = 0;
+    let run = loop {
+        attempts += 1;
+        let run = reproduce_table(&args, &runner, &mut |_| {}).unwrap();
+        if run.reproduced.rows[0].status != "saturated" || attempts == 3 {
+            break run;
+        }
+        eprintln!("attempt {attempts}: the harness saturated; running the row again");
+        std::fs::remove_dir_all(&out).unwrap();
+    };
     let log = std::fs::read_to_string(out.join("logs/row-01.log")).unwrap_or_default();
     let r = &run.reproduced.rows[0];
     assert_eq!(r.flows.forwarded_audio, 6);
@@ -57,14 +69,15 @@ fn one_small_c7i_row_reproduces_the_published_audio_rate() {
     );
     let m = r.measured.as_ref().unwrap();
     // The published 97.1 kbps per forwarded audio stream, within ±5 %, measured on the wire. The
-    // harness's packets run about +4 % (reports/README.md), which leaves little room: for the first
-    // seconds of a stream its packets carry 4 B more (+5.9 %, gone once the receiver's reports come
-    // back), and on a busy host a loop-lag burst moves a tick of packets across a window edge: hence
+    // harness's packets run a few percent above it (reports/README.md), which leaves little room: the
+    // first seconds of a stream carry a few more header bytes per packet (gone once the receiver's
+    // reports come back), and on a busy host a loop-lag burst moves a tick of packets across a window edge: hence
     // the median of the steady seconds rather than their mean. The window starts `settle` after the
     // last join, so slow joins on a loaded host shorten it; 10 s of steady phase keeps several
     // seconds in it. The table's own difference column must agree with its mean.
     let k = m.per_flow.kbps_per_forwarded_audio.unwrap();
     let d = r.differences.kbps_per_forwarded_audio_pct.unwrap();
+    eprintln!("{k:.1} kbps per forwarded audio stream ({d:+.1}% against the published figure)");
     let published = r.published.per_flow.kbps_per_forwarded_audio.unwrap();
     assert!(
         (d - (k / published - 1.0) * 100.0).abs() < 0.1,

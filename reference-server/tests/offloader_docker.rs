@@ -13,7 +13,7 @@ use serde_json::json;
 
 const LIMIT_ERROR: &str = "{\"code\":\"500\",\"error\":\"failed to create recording job: max concurrent jobs reached\"}\n";
 
-async fn setup(tag: &str, limit: usize) -> (tokio::sync::MutexGuard<'static, ()>, Offloader) {
+async fn setup(tag: &str, limit: usize) -> (DockerTurn, Offloader) {
     let guard = docker_lock().await;
     require_docker();
     ensure_image();
@@ -127,7 +127,9 @@ async fn sigkill_and_restart_keeps_records_settles_and_reattaches() {
     };
     let ok_early = create(json!({"runner_run_ms": 1500})).await;
     let failed_early = create(json!({"runner_run_ms": 1500, "runner_exit_code": 3})).await;
-    let long = create(json!({"runner_run_ms": 20000})).await;
+    // Runs until the test stops it (SIGTERM ends the runner with exit code 0), so how long the
+    // crash and restart take on a busy machine cannot decide whether it is still running.
+    let long = create(json!({"runner_run_ms": 120_000})).await;
     let failed_before = create(json!({"runner_exit_code": 2})).await;
     // The last one is settled by the live service before the crash.
     let settled = eventually(Duration::from_secs(20), async || {
@@ -188,6 +190,7 @@ async fn sigkill_and_restart_keeps_records_settles_and_reattaches() {
     let (status, text) = get(&client, &format!("{url}/{long}"), &auth).await;
     assert_eq!(status, 200);
     assert!(!text.contains("stop_at"), "still running: {text}");
+    docker_out(&["stop", "--time", "10", &long]);
     let gone = eventually(Duration::from_secs(30), async || {
         get(&client, &format!("{url}/{long}"), &auth).await.0 == 404
     })

@@ -8,6 +8,7 @@ use callsref::proto::rtcd::DcMessage;
 use callsref::sfu::RtcType;
 use callsref::sfu::event::{ErrorKind, HistMetric, SfuEvent};
 use sfu_sim::{ClientOpts, Sim};
+use str0m::media::{KeyframeRequestKind, Rid};
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -418,6 +419,67 @@ fn a_lost_video_packet_is_resent_on_the_viewers_nack() {
         .filter(|(seq, _, _)| seq.wrapping_sub(lost) < 0x8000 && *seq != lost)
         .count();
     assert!(after > 20, "{after} packets after the loss");
+}
+
+/// Virtual time: a viewer's PLIs reach the publisher, screen (on the viewer's layer `l`) or camera
+/// video, at most one per second: 10 PLIs 200 ms apart arrive as exactly 3 (at 0, 1 and 2 s);
+/// FIRs are not forwarded.
+#[test]
+fn viewer_plis_reach_the_publisher_once_per_second() {
+    for (opts, layer) in [
+        (
+            ClientOpts {
+                screen: true,
+                ..Default::default()
+            },
+            Some(Rid::from("l")),
+        ),
+        (
+            ClientOpts {
+                video: true,
+                ..Default::default()
+            },
+            None,
+        ),
+    ] {
+        let mut sim = Sim::new();
+        let publisher = sim.join("call1", opts);
+        let viewer = sim.join("call1", ClientOpts::default());
+        let end = sim.now + secs(4.0);
+        assert!(
+            sim.run_until(|s| s.received_from(viewer, publisher).len() > 20, end),
+            "the viewer never received video"
+        );
+        // The viewer's arrival asked for one keyframe already; let its interval pass.
+        sim.run_for(secs(1.5));
+        let requests = |s: &Sim| s.clients[publisher].keyframe_requests.clone();
+        let joined = requests(&sim);
+        assert_eq!(joined.len(), 1, "on the viewer's arrival: {joined:?}");
+        let t0 = sim.now;
+        for _ in 0..10 {
+            sim.request_keyframe(viewer, publisher, KeyframeRequestKind::Pli);
+            sim.run_for(secs(0.2));
+        }
+        sim.run_for(secs(2.0));
+        let got: Vec<(Duration, Option<Rid>)> = requests(&sim)[1..]
+            .iter()
+            .map(|(at, _, rid)| (*at - t0, *rid))
+            .collect();
+        assert_eq!(got.len(), 3, "{got:?}");
+        // One per second: the held ones go out as the interval ends (on the next packet).
+        for (w, pair) in got.windows(2).enumerate() {
+            let gap = pair[1].0 - pair[0].0;
+            assert!(gap >= secs(1.0) && gap < secs(1.1), "gap {w}: {gap:?}");
+        }
+        assert!(got[0].0 < secs(0.1), "first forwarded after {:?}", got[0].0);
+        assert!(got.iter().all(|(_, rid)| *rid == layer), "{got:?}");
+        // A FIR stops at the SFU, as at rtcd.
+        for _ in 0..3 {
+            sim.request_keyframe(viewer, publisher, KeyframeRequestKind::Fir);
+            sim.run_for(secs(1.2));
+        }
+        assert_eq!(requests(&sim).len(), 4, "a FIR was forwarded");
+    }
 }
 
 /// Layer (`l`/`h`) of the screen packets a viewer received between two instants.

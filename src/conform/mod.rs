@@ -15,6 +15,7 @@ mod rtcd_auth;
 mod rtcd_check;
 mod rtcd_client;
 mod rtcd_http;
+mod rtcd_ice;
 mod rtcd_metrics;
 mod rtcd_report;
 mod rtcd_ws;

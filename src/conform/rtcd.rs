@@ -44,6 +44,10 @@ pub struct RtcdArgs {
     /// Skip the slow cases (server ping, missing pongs, the 10 s no-offer close).
     #[arg(long)]
     pub quick: bool,
+    /// Expect ICE-TCP (rtcd's default): an SDP offer must be answered with a passive TCP host
+    /// candidate among the target's candidates. Without it that case is skipped.
+    #[arg(long)]
+    pub ice_tcp: bool,
 }
 
 /// Accepts `http://host[:port][/prefix]`; anything else is a usage error (exit 2).
@@ -69,6 +73,8 @@ pub struct SuiteConfig {
     pub url: Url,
     pub admin_secret: Option<String>,
     pub quick: bool,
+    /// Run the ICE-TCP case ([`rtcd_ice`](super::rtcd_ice)).
+    pub ice_tcp: bool,
 }
 
 /// Why the suite could not run at all (exit 2), as opposed to the target failing cases (exit 1).
@@ -95,6 +101,7 @@ pub fn run(args: RtcdArgs) -> anyhow::Result<ExitCode> {
         url: args.url,
         admin_secret: args.admin_secret,
         quick: args.quick,
+        ice_tcp: args.ice_tcp,
     };
     let report = runtime.block_on(run_suite(config))?;
     print!("{}", report.render_table());
@@ -124,6 +131,7 @@ pub async fn run_suite(config: SuiteConfig) -> Result<Report, SuiteError> {
             .as_deref()
             .map(|s| Authorization::admin(s).to_header_value()),
         quick: config.quick,
+        ice_tcp: config.ice_tcp,
         cases: Rows::default(),
         facts: TargetFacts::default(),
         client: None,
@@ -132,6 +140,13 @@ pub async fn run_suite(config: SuiteConfig) -> Result<Report, SuiteError> {
     };
     super::rtcd_http::run(&mut ctx).await;
     super::rtcd_ws::run(&mut ctx).await;
+    match ctx.client.clone() {
+        Some(client) => super::rtcd_ice::run(&mut ctx, &client).await,
+        None => {
+            let reason = ctx.no_client_reason();
+            ctx.skip(super::rtcd_ice::CASE, "rtcd.md §3.1", reason);
+        }
+    }
     super::rtcd_http::cleanup(&mut ctx).await;
     Ok(Report::new(
         config.url.to_string(),
@@ -182,6 +197,8 @@ pub(crate) struct Ctx {
     /// The admin `Authorization` value, when a secret was given.
     pub admin: Option<String>,
     pub quick: bool,
+    /// Whether to run the ICE-TCP case (`--ice-tcp`).
+    pub ice_tcp: bool,
     pub cases: Rows,
     pub facts: TargetFacts,
     /// The suite's main registered client, when it could register one.

@@ -97,8 +97,12 @@ pub fn fingerprint(payload: &[u8]) -> u64 {
 /// A measurable moment in a participant's life.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// `join` and the first offer were handed out (the start of join latency).
+    /// `join` was handed to the plugin connection (the start of join latency).
     JoinSent,
+    /// The first SDP offer (with the data channel) was handed to the plugin connection, right
+    /// after `join`: rtcd never offers first, the client's offer opens the session (rtcd.md §2.3
+    /// step 3).
+    OfferSent,
     IceConnected,
     IceDisconnected,
     /// ICE and DTLS are up.
@@ -110,8 +114,12 @@ pub enum Event {
         change: Option<LocalChange>,
         took: Duration,
     },
-    /// A server offer was answered.
-    ServerOfferAnswered,
+    /// A server offer was answered; `received` is when the offer was read off the plugin
+    /// connection (or the data channel's datagram arrived); the driver's instant at dispatch minus
+    /// it is the harness's share of the round trip.
+    ServerOfferAnswered {
+        received: Instant,
+    },
     /// rtcd added a track for this participant.
     TrackAdded(RemoteTrack),
     Rtp(RtpInfo),
@@ -124,9 +132,14 @@ pub enum Event {
     Pong {
         rtt: Duration,
     },
-    /// rtcd's VAD for this session changed.
+    /// rtcd's VAD for this session changed. For `on`, `onset` is the send instant of this
+    /// speaker's packet that turned voice on by rtcd's rule (None when the speaker's replica of
+    /// the rule saw no onset, e.g. after packet loss changed the SFU's window).
+    /// `at`: when the message was read off the plugin connection.
     VoiceActivity {
         on: bool,
+        onset: Option<Instant>,
+        at: Instant,
     },
     /// The lock for this change was refused (or unanswered) for 5 s; the change was dropped.
     LockTimeout(LocalChange),

@@ -12,6 +12,8 @@ use str0m::Rtc;
 use str0m::media::{Mid, Pt, Rid};
 use str0m::rtp::{ExtensionValues, RtpWrite, SeqNo, Ssrc, Vp8Descriptor};
 
+use callsref::sfu::vad::Vad;
+
 use super::sendlog::SendRing;
 use super::source::{MediaPacket, MediaSource};
 
@@ -46,6 +48,13 @@ pub struct Publication {
     pub ssrc: Option<Ssrc>,
     /// Where send instants are recorded for receivers' one-way latency (voice only).
     pub ring: Option<Arc<SendRing>>,
+    /// rtcd's VAD rule (rtcd.md §3.5, the reference SFU's implementation) run on the levels this
+    /// mic sends, so the packet that turns voice on at the SFU is known by its send instant
+    /// (voice only).
+    pub vad: Option<Vad>,
+    /// Send instant of the packet that turned the replica's voice on, until rtcd's `vad` on
+    /// arrives for it (VAD event latency).
+    pub voice_onset: Option<Instant>,
 }
 
 impl Publication {
@@ -60,7 +69,17 @@ impl Publication {
             packets: 0,
             ssrc: None,
             ring: None,
+            vad: (role == Role::Voice).then(Vad::default),
+            voice_onset: None,
         }
+    }
+
+    /// Restarts the VAD replica, as rtcd resets its monitor on `mute` and `unmute`.
+    pub fn reset_vad(&mut self) {
+        if let Some(vad) = &mut self.vad {
+            vad.reset();
+        }
+        self.voice_onset = None;
     }
 
     /// The next instant this publication has a packet due, if it is sending.
@@ -136,6 +155,11 @@ impl Publication {
         if let Some(ring) = &self.ring {
             // The low 16 bits are the wire sequence number the receiver sees.
             ring.record(seq as u16, now);
+        }
+        if let (Some(vad), Some(level)) = (&mut self.vad, audio_level)
+            && vad.push(level.clamp(0, 127) as u8, now) == Some(true)
+        {
+            self.voice_onset = Some(now);
         }
         self.packets += 1;
         true

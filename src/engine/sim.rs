@@ -399,13 +399,14 @@ mod tests {
         }
     }
 
-    /// A 20 ms audio clip of distinct payloads (opaque bytes: nothing here decodes them).
-    fn audio() -> Box<dyn MediaSource> {
+    /// A 20 ms audio clip of distinct payloads (opaque bytes: nothing here decodes them), frame
+    /// `i` at audio level `level(i)`, sequence numbers from `first_seq`.
+    fn voice(level: impl Fn(u8) -> u8, first_seq: u16) -> Box<dyn MediaSource> {
         let frames = (0..50u8)
             .map(|i| ClipFrame {
                 payloads: vec![Arc::from(vec![0xfc, i, 1, 2, 3, 4, 5, 6])],
                 keyframe: false,
-                audio_level: Some(30),
+                audio_level: Some(level(i) as i8),
             })
             .collect();
         let clip = Arc::new(Clip {
@@ -413,7 +414,18 @@ mod tests {
             interval: Duration::from_millis(20),
             clock_rate: 48_000,
         });
-        Box::new(ClipSource::new(clip, 1000, 0))
+        Box::new(ClipSource::new(clip, first_seq, 0))
+    }
+
+    /// A steady 30 dBov: never voice by rtcd's rule.
+    fn audio() -> Box<dyn MediaSource> {
+        voice(|_| 30, 1000)
+    }
+
+    /// Levels swinging between 30 and 60 dBov, as speech does (a standard deviation of 15,
+    /// above rtcd's VAD threshold of 10).
+    fn speech() -> Box<dyn MediaSource> {
+        voice(|i| if i % 2 == 0 { 30 } else { 60 }, 3000)
     }
 
     /// A 5 fps video clip, a keyframe every 10 frames, 3 packets a frame.
@@ -525,6 +537,54 @@ mod tests {
             latencies.iter().all(|d| *d == Duration::from_millis(10)),
             "{:?}",
             &latencies[..5]
+        );
+    }
+
+    #[test]
+    fn vad_on_is_matched_to_the_packet_that_turned_voice_on() {
+        use callsref::proto::rtcd::rtc::{RtcMessage, RtcType};
+        let mut s = sim(2, LinkConfig::default(), false);
+        s.run_until(Duration::from_secs(5), 100_000, all_dc_open)
+            .unwrap();
+        s.command(0, Command::Unmute(Some(speech()))).unwrap();
+        s.run_for(Duration::from_secs(2)).unwrap();
+        // The listener times the speaker's packets from the send log: the first one's send
+        // instant starts the VAD window.
+        let first_sent = s
+            .events_of(
+                1,
+                |e| matches!(e, Event::Rtp(r) if r.kind == Some(TrackKind::Voice)),
+            )
+            .find_map(|(_, e)| match e {
+                Event::Rtp(r) => r.sent,
+                _ => None,
+            })
+            .expect("a timed voice packet");
+        // rtcd's `vad` on reaches the speaker (the mock SFU has no VAD, so the test plays it).
+        let vad = WsMessage::Vad(RtcMessage::signal("session00", RtcType::VoiceOn));
+        let now = s.now();
+        s.feed(0, Input::Signal(now, vad.clone())).unwrap();
+        s.feed(0, Input::Signal(now, vad)).unwrap();
+        let ons: Vec<Event> = s
+            .events_of(0, |e| matches!(e, Event::VoiceActivity { .. }))
+            .map(|(_, e)| e.clone())
+            .collect();
+        // rtcd's rule needs a full window of 50 levels: voice turned on with the 50th packet,
+        // 49 packet intervals after the first. A second `on` has no new onset to match.
+        assert_eq!(
+            ons,
+            [
+                Event::VoiceActivity {
+                    on: true,
+                    onset: Some(first_sent + Duration::from_millis(20 * 49)),
+                    at: now,
+                },
+                Event::VoiceActivity {
+                    on: true,
+                    onset: None,
+                    at: now,
+                },
+            ]
         );
     }
 

@@ -17,6 +17,7 @@
 pub mod counters;
 pub mod health;
 pub mod histogram;
+pub mod host;
 pub mod procfs;
 pub mod prometheus;
 pub mod record;

@@ -111,6 +111,11 @@ impl ProcProbe {
         }
     }
 
+    /// The procfs directory read (`/proc/<pid>`, `/proc/self`).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// Probe rooted at another procfs-like directory (fixtures in tests).
     pub fn at(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }

@@ -44,11 +44,14 @@ impl TrackKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JoinPhase {
-    /// The join message left the harness.
+    /// The join message was handed to the plugin connection.
     Sent,
-    /// The SFU's SDP offer arrived.
+    /// The session's first SDP offer (with the data channel) was handed to the plugin connection.
+    /// rtcd never offers first: the client's offer opens the session and rtcd answers it
+    /// (rtcd.md §2.3 steps 3–4), so this follows `sent` by the time the harness takes to build
+    /// the offer; the SFU's own offers come later, one per track it adds.
     Offer,
-    /// The harness's SDP answer was sent.
+    /// The SFU's SDP answer to that offer arrived and was applied.
     Answer,
     /// ICE reached connected (DTLS follows on the same path).
     IceConnected,
@@ -128,7 +131,14 @@ pub enum Record {
         started: Duration,
         completed: Duration,
     },
-    /// A voice-activity event for a speaker arrived `observed − intended` after the speech started.
+    /// A server offer arrived at `received` and the harness handed its answer to the plugin
+    /// connection at `answered` (the harness's share of a server-initiated renegotiation).
+    ServerOffer {
+        received: Duration,
+        answered: Duration,
+    },
+    /// A voice-activity event for a speaker arrived `observed − intended` after the speech started
+    /// (`intended`: the send instant of the speaker's packet that turned voice on).
     Vad {
         intended: Duration,
         observed: Duration,

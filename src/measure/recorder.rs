@@ -40,6 +40,7 @@ struct Dists {
     /// Per-stream loss in parts per million (not µs: the layout is only a value range).
     loss: [LatencyHistogram; 3],
     renegotiation: LatencyHistogram,
+    server_offer: LatencyHistogram,
     vad: LatencyHistogram,
     loop_lag: LatencyHistogram,
     pacing: LatencyHistogram,
@@ -58,6 +59,7 @@ impl Dists {
         add_all(&mut self.freeze, &o.freeze);
         add_all(&mut self.loss, &o.loss);
         self.renegotiation.add(&o.renegotiation);
+        self.server_offer.add(&o.server_offer);
         self.vad.add(&o.vad);
         self.loop_lag.add(&o.loop_lag);
         self.pacing.add(&o.pacing);
@@ -78,6 +80,10 @@ impl Dists {
             h.insert(format!("loss.{}", k.name()), self.loss[i].clone());
         }
         h.insert("renegotiation".into(), self.renegotiation.clone());
+        h.insert(
+            "renegotiation.server_offer".into(),
+            self.server_offer.clone(),
+        );
         h.insert("vad".into(), self.vad.clone());
         h.insert("health.loop_lag".into(), self.loop_lag.clone());
         h.insert("health.pacing_error".into(), self.pacing.clone());
@@ -173,6 +179,9 @@ impl Recorder {
             Record::Renegotiation { started, completed } => {
                 d.renegotiation.record(completed.saturating_sub(started))
             }
+            Record::ServerOffer { received, answered } => {
+                d.server_offer.record(answered.saturating_sub(received))
+            }
             Record::Vad { intended, observed } => d.vad.record(observed.saturating_sub(intended)),
             Record::JobStarted { submitted, started } => {
                 d.job_start.record(started.saturating_sub(submitted));
@@ -219,6 +228,14 @@ pub struct Tick {
     pub server_rss_bytes: Option<u64>,
     /// Harness CPU in cores over the second.
     pub harness_cpu_cores: Option<f64>,
+    /// The busiest engine event-loop thread's CPU over the second, cores.
+    pub engine_thread_cpu_max_cores: Option<f64>,
+    /// Datagrams dropped at the harness's own sockets in the second.
+    pub harness_udp_drops: Option<u64>,
+    /// Datagrams dropped at the embedded target's sockets in the second.
+    pub target_udp_drops: Option<u64>,
+    /// Host-wide UDP receive errors in the second.
+    pub udp_receive_errors: Option<u64>,
 }
 
 /// Per-second histograms kept for exact re-aggregation (written to `intervals.hlog`).
@@ -309,6 +326,10 @@ impl Aggregator {
         row.server_cpu_cores = tick.server_cpu_cores;
         row.server_rss_bytes = tick.server_rss_bytes;
         row.harness_cpu_cores = tick.harness_cpu_cores;
+        row.engine_thread_cpu_max_cores = tick.engine_thread_cpu_max_cores;
+        row.harness_udp_drops = tick.harness_udp_drops;
+        row.target_udp_drops = tick.target_udp_drops;
+        row.udp_receive_errors = tick.udp_receive_errors;
 
         let bits = |bytes: u64| bytes as f64 * 8.0;
         row.bw_in_bps = bits(delta.bytes_in.iter().sum());
@@ -336,10 +357,16 @@ impl Aggregator {
         row.saturation = self
             .limits
             .judge(
-                row.harness_cpu_cores,
+                self.limits
+                    .judged_cpu(row.harness_cpu_cores, row.server_cpu_cores),
                 cur.dists.loop_lag.quantile(0.99),
                 cur.dists.pacing.quantile(0.99),
             )
+            .or(self.limits.judge_host(
+                row.engine_thread_cpu_max_cores,
+                row.harness_udp_drops,
+                row.packets_out,
+            ))
             .to_string();
 
         let tagged = [

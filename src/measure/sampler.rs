@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::host::{ENGINE_THREAD_PREFIX, SocketDrops, ThreadCpu, host_udp_errors};
 use super::procfs::{CpuRate, ProcError, ProcProbe, ProcSample};
 use super::prometheus::{ScrapeError, scrape};
 use super::recorder::Tick;
@@ -46,6 +47,11 @@ pub struct Sampler {
     server_rate: CpuRate,
     harness: ProcProbe,
     harness_rate: CpuRate,
+    engine_threads: ThreadCpu,
+    harness_drops: SocketDrops,
+    /// The embedded target's sockets (a child process on this host); none for a remote target.
+    target_drops: Option<SocketDrops>,
+    host_errors: Option<u64>,
 }
 
 /// One second's probe readings.
@@ -57,6 +63,14 @@ pub struct Readings {
     pub server_rss_bytes: Option<u64>,
     /// Harness CPU cores over the last interval.
     pub harness_cpu_cores: Option<f64>,
+    /// The busiest engine event-loop thread's CPU, cores.
+    pub engine_thread_cpu_max_cores: Option<f64>,
+    /// Datagrams dropped at the harness's own sockets.
+    pub harness_udp_drops: Option<u64>,
+    /// Datagrams dropped at the embedded target's sockets.
+    pub target_udp_drops: Option<u64>,
+    /// Host-wide UDP receive errors (`/proc/net/snmp` `Udp: InErrors`).
+    pub udp_receive_errors: Option<u64>,
 }
 
 impl Readings {
@@ -68,6 +82,10 @@ impl Readings {
             server_cpu_cores: self.server_cpu_cores,
             server_rss_bytes: self.server_rss_bytes,
             harness_cpu_cores: self.harness_cpu_cores,
+            engine_thread_cpu_max_cores: self.engine_thread_cpu_max_cores,
+            harness_udp_drops: self.harness_udp_drops,
+            target_udp_drops: self.target_udp_drops,
+            udp_receive_errors: self.udp_receive_errors,
         }
     }
 }
@@ -75,11 +93,19 @@ impl Readings {
 impl Sampler {
     /// A sampler for `server`, judging the harness from `/proc/self`.
     pub fn new(server: ServerSource) -> Self {
+        let target_drops = match &server {
+            ServerSource::Proc(p) => Some(SocketDrops::new(p.dir())),
+            _ => None,
+        };
         Self {
             server,
             server_rate: CpuRate::default(),
             harness: ProcProbe::this_process(),
             harness_rate: CpuRate::default(),
+            engine_threads: ThreadCpu::new(ENGINE_THREAD_PREFIX),
+            harness_drops: SocketDrops::new("/proc/self"),
+            target_drops,
+            host_errors: None,
         }
     }
 
@@ -109,6 +135,12 @@ impl Sampler {
         if let Ok(own) = self.harness.sample() {
             r.harness_cpu_cores = self.harness_rate.update(at, own.cpu_seconds);
         }
+        r.engine_thread_cpu_max_cores = self.engine_threads.sample(at);
+        r.harness_udp_drops = self.harness_drops.sample();
+        r.target_udp_drops = self.target_drops.as_mut().and_then(SocketDrops::sample);
+        let host = host_udp_errors().map(|e| e.in_errors);
+        r.udp_receive_errors = self.host_errors.zip(host).map(|(a, b)| b.saturating_sub(a));
+        self.host_errors = host.or(self.host_errors);
         match self.read_server() {
             Ok(Some(s)) => {
                 r.server_cpu_cores = self.server_rate.update(at, s.cpu_seconds);

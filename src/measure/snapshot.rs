@@ -115,7 +115,7 @@ pub struct Snapshot {
     pub loop_lag_p99_us: Option<u64>,
     /// 99th-percentile pacing error of the second, µs.
     pub pacing_error_p99_us: Option<u64>,
-    /// Broken self-health limits (`cpu|loop_lag|pacing`), empty when healthy.
+    /// Broken self-health limits (`cpu|loop_lag|pacing|thread_cpu|udp_drops`), empty when healthy.
     pub saturation: String,
     /// Job loads: jobs the offloader accepted (create answered 200) in the second. Absent in
     /// files written before job loads had a series; read as 0.
@@ -131,6 +131,18 @@ pub struct Snapshot {
     /// empty when not sampled.
     #[serde(default)]
     pub containers_running: Option<u64>,
+    /// The busiest engine event-loop thread's CPU over the second, cores (absent in older files).
+    #[serde(default)]
+    pub engine_thread_cpu_max_cores: Option<f64>,
+    /// Datagrams dropped on receive at the harness's own sockets in the second.
+    #[serde(default)]
+    pub harness_udp_drops: Option<u64>,
+    /// Datagrams dropped on receive at the embedded target's sockets in the second.
+    #[serde(default)]
+    pub target_udp_drops: Option<u64>,
+    /// Host-wide UDP receive errors in the second (every process in the network namespace).
+    #[serde(default)]
+    pub udp_receive_errors: Option<u64>,
 }
 
 impl Snapshot {
@@ -171,6 +183,10 @@ impl Snapshot {
             jobs_rejected: 0,
             jobs_finished: 0,
             containers_running: None,
+            engine_thread_cpu_max_cores: None,
+            harness_udp_drops: None,
+            target_udp_drops: None,
+            udp_receive_errors: None,
         }
     }
 

@@ -353,10 +353,11 @@ mod tests {
         let mut w = csv::Writer::from_writer(Vec::new());
         w.serialize(&row).unwrap();
         let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
-        // Drop the four job-load columns, as a file written before them has.
+        // Drop the four job-load columns and the four self-health columns added after them, as a
+        // file written before them has.
         let old: String = text
             .lines()
-            .map(|l| l.rsplitn(5, ',').last().unwrap().to_owned() + "\n")
+            .map(|l| l.rsplitn(9, ',').last().unwrap().to_owned() + "\n")
             .collect();
         assert!(!old.contains("jobs_created"));
         let read: Snapshot = csv::Reader::from_reader(old.as_bytes())

@@ -218,13 +218,23 @@ fn add_row(m: &mut Snapshot, r: &Snapshot, probes: bool) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
     };
+    m.engine_thread_cpu_max_cores =
+        match (m.engine_thread_cpu_max_cores, r.engine_thread_cpu_max_cores) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    // Per-process drops add up over the agents; the host-wide counter is per host, so the
+    // largest is kept (shards on one host would otherwise count it twice).
+    let sum = |a: Option<u64>, b: Option<u64>| match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    };
+    m.harness_udp_drops = sum(m.harness_udp_drops, r.harness_udp_drops);
+    m.target_udp_drops = sum(m.target_udp_drops, r.target_udp_drops);
+    m.udp_receive_errors = max(m.udp_receive_errors, r.udp_receive_errors);
     let all = Saturation::parse(&m.saturation)
         .unwrap_or_default()
-        .or(Saturation::parse(&r.saturation).unwrap_or(Saturation {
-            cpu: true,
-            loop_lag: true,
-            pacing: true,
-        }));
+        .or(Saturation::parse(&r.saturation).unwrap_or(Saturation::all()));
     m.saturation = all.to_string();
 }
 

@@ -311,6 +311,7 @@ impl Synthetic {
                 server_cpu_cores: probes_server.then_some(cpu),
                 server_rss_bytes: probes_server.then_some(rss),
                 harness_cpu_cores: Some(0.05 + 0.002 * connected_total as f64 * noise(0.2)),
+                ..Tick::default()
             });
         }
         let measured = agg.finish();

@@ -130,6 +130,35 @@ pub fn sections(result: &RunResult) -> Vec<Section> {
         q.freezes.to_string(),
     ]);
 
+    let mut phases = Table::new(["Join phase", "Sessions", "p50", "p99"]);
+    for p in &q.join_phases {
+        phases.row([
+            p.phase.clone(),
+            p.count.to_string(),
+            marked(s, "join", micros(p.p50_us)),
+            marked(s, "join", micros(p.p99_us)),
+        ]);
+    }
+    let mut signalling = Table::new(["Measure", "Events", "p50", "p99"]);
+    signalling.row([
+        "own renegotiation (offer → answer)".to_owned(),
+        q.renegotiations.to_string(),
+        micros(q.renegotiation_p50_us),
+        micros(q.renegotiation_p99_us),
+    ]);
+    signalling.row([
+        "server offer → our answer sent".to_owned(),
+        q.server_offers.to_string(),
+        micros(q.server_offer_answer_p50_us),
+        micros(q.server_offer_answer_p99_us),
+    ]);
+    signalling.row([
+        "VAD on (voiced packet sent → vad)".to_owned(),
+        q.vad_events.to_string(),
+        micros(q.vad_p50_us),
+        micros(q.vad_p99_us),
+    ]);
+
     let f = &s.per_flow;
     let mut flow = Table::new([
         "kbps/forwarded audio",
@@ -157,6 +186,8 @@ pub fn sections(result: &RunResult) -> Vec<Section> {
         "Harness CPU max",
         "Loop lag p99",
         "Pacing error p99",
+        "Busiest engine thread",
+        "UDP drops harness/target/host",
     ]);
     health.row([
         if h.saturated {
@@ -164,6 +195,8 @@ pub fn sections(result: &RunResult) -> Vec<Section> {
                 "SATURATED ({}); * marks unreliable figures",
                 h.reasons.join(", ")
             )
+        } else if h.saturated_seconds > 0 {
+            format!("ok (an isolated stall: {})", h.reasons.join(", "))
         } else {
             "ok".into()
         },
@@ -172,6 +205,15 @@ pub fn sections(result: &RunResult) -> Vec<Section> {
             .map_or("–".into(), |c| format!("{} cores", sig3(c))),
         micros(h.loop_lag_p99_us),
         micros(h.pacing_error_p99_us),
+        h.engine_thread_cpu_max_cores
+            .map_or("–".into(), |c| format!("{} cores", sig3(c))),
+        [
+            h.harness_udp_drops,
+            h.target_udp_drops,
+            h.host_udp_receive_errors,
+        ]
+        .map(|d| d.map_or("–".to_owned(), |d| d.to_string()))
+        .join(" / "),
     ]);
 
     let mut out = vec![];
@@ -195,6 +237,16 @@ pub fn sections(result: &RunResult) -> Vec<Section> {
                 table: flow,
             },
         ]);
+        if !q.join_phases.is_empty() {
+            out.push(Section {
+                title: "Join phases (from the scheduled join)",
+                table: phases,
+            });
+        }
+        out.push(Section {
+            title: "Signalling",
+            table: signalling,
+        });
     }
     out.push(Section {
         title: "Harness self-health",
@@ -285,6 +337,9 @@ pub fn render(result: &RunResult) -> String {
     let mut out = headline(result) + "\n";
     for s in sections(result) {
         out += &format!("\n{}\n{}", s.title, s.table.to_text());
+    }
+    if let Some(note) = &result.summary.qoe.latency_note {
+        out += &format!("\nNote: {note}\n");
     }
     out
 }

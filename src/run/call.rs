@@ -174,7 +174,11 @@ impl CallRun<'_> {
         let agg = Aggregator::new(
             Arc::clone(&counters),
             self.plan.phases(),
-            HealthLimits::for_this_host(),
+            HealthLimits {
+                // The embedded SFU shares this host's cores with the harness.
+                target_shares_host: setup.embedded.is_some(),
+                ..HealthLimits::for_this_host()
+            },
         );
         let died = Arc::new(Notify::new());
         let target_gone = Arc::new(AtomicBool::new(false));
@@ -253,6 +257,7 @@ impl CallRun<'_> {
         let shards = driver.stop();
         let mut engine = crate::engine::driver::ShardCounters::default();
         let mut groups = super::sink::Groups::new();
+        let (mut voice_matched, mut voice_unmatched) = (0, 0);
         for (sink, c) in shards {
             let placement = setup.target.placement_mut();
             for o in sink.outcomes() {
@@ -265,6 +270,9 @@ impl CallRun<'_> {
                     placement.session_dropped(&o.call_id, at);
                 }
             }
+            let (matched, unmatched) = sink.latency_coverage();
+            voice_matched += matched;
+            voice_unmatched += unmatched;
             let (last, g) = sink.finish();
             agg.absorb(last);
             for (k, v) in g {
@@ -287,6 +295,8 @@ impl CallRun<'_> {
             "tracks.received".into(),
             shared.tracks_received.load(Ordering::Relaxed),
         );
+        c.insert("latency.voice_matched".into(), voice_matched);
+        c.insert("latency.voice_unmatched".into(), voice_unmatched);
         c.insert("engine.send_errors".into(), engine.send_errors);
         c.insert("engine.input_errors".into(), engine.input_errors);
         c.insert(

@@ -18,8 +18,9 @@
 //! ```
 //!
 //! What is measured, and how:
-//! - **Join phases** from the session's *scheduled* join: `sent` (join + offer out), `answer`
-//!   (first offer/answer done), `ice_connected`, `dc_open`, `first_media` — the first packet of
+//! - **Join phases** from the session's *scheduled* join: `sent` (join out), `offer` (our first
+//!   offer out right after it: rtcd never offers first), `answer` (rtcd's answer applied),
+//!   `ice_connected`, `dc_open`, `first_media` — the first packet of
 //!   every track whose sender was in the call when the session joined (a session with nothing to
 //!   expect completes at `dc_open`). A session that never completes counts as a failure at the
 //!   first phase it missed.
@@ -28,6 +29,14 @@
 //!   **Jitter**: RFC 3550 interarrival jitter per stream, sampled each second. **One-way latency**
 //!   of voice from the engine's send log (the publisher is in the same harness, on the same
 //!   clock). **Freezes**: a gap > 500 ms between two frames of a received video or screen stream.
+//! - **Signalling**: own renegotiation round trips (our offer → rtcd's answer), the harness's
+//!   share of server offers (offer arrived → answer out), and **VAD event latency**: each
+//!   speaker replays rtcd's VAD rule on the levels it sends, so the packet that turned voice on is
+//!   known by its send instant; rtcd's `vad` on for that speaker arriving on our plugin
+//!   connection ends the measurement.
+//! - **Self-health**: harness CPU, event-loop lag, pacing error (per engine input that wrote
+//!   media), the busiest engine thread's CPU and drops at the harness's own sockets; drops at the
+//!   embedded target's sockets and host-wide UDP errors are reported beside them.
 //! - **Bandwidth** where the bytes leave and arrive: every datagram in the engine's socket path,
 //!   per flow, plus IPv4, UDP and Ethernet headers (see [`crate::measure::counters`]).
 //! - **Tracks**: the remote tracks the plan says each connection should receive while in the call

@@ -34,6 +34,20 @@ enum Mode {
     Log,
 }
 
+/// Connected of expected sessions. After a session's planned leave it stays connected until the
+/// target closes it (the leave ramp), so more can be connected than the plan still has in the
+/// call: those are shown as leaving, never as "3/1 connected".
+pub fn participants(connected: u64, expected: u64) -> String {
+    if connected > expected {
+        format!(
+            "{connected} connected ({} leaving, {expected} planned in)",
+            connected - expected
+        )
+    } else {
+        format!("{connected}/{expected} connected")
+    }
+}
+
 /// Bits per second in a short human form.
 pub fn rate(bps: f64) -> String {
     if bps >= 1e6 {
@@ -76,12 +90,14 @@ impl Progress {
             .server_cpu_cores
             .map_or_else(|| "-".to_owned(), |c| format!("{c:.2} cores"));
         format!(
-            "{:>4}/{} s {:<6} participants {}/{} connected, joined {} | target in {} out {} | target CPU {}",
+            "{:>4}/{} s {:<6} participants {}, joined {} | target in {} out {} | target CPU {}",
             row.t_s + 1,
             self.end.as_secs(),
             row.phase.name(),
-            self.shared.connected.load(Ordering::Relaxed),
-            self.expected_at(t),
+            participants(
+                self.shared.connected.load(Ordering::Relaxed),
+                self.expected_at(t) as u64
+            ),
             self.shared.joined.load(Ordering::Relaxed),
             rate(row.bw_in_bps),
             rate(row.bw_out_bps),
@@ -119,6 +135,13 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sessions_past_their_leave_read_as_leaving() {
+        assert_eq!(participants(3, 8), "3/8 connected");
+        assert_eq!(participants(8, 8), "8/8 connected");
+        assert_eq!(participants(1, 0), "1 connected (1 leaving, 0 planned in)");
+    }
 
     #[test]
     fn rates_read_naturally() {

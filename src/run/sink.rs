@@ -178,6 +178,10 @@ pub struct RunSink {
     next_flush: Instant,
     parts: HashMap<usize, Part>,
     groups: Groups,
+    /// Received voice packets whose send instant was found in the send log, and those whose was
+    /// not (see [`RunSink::latency_coverage`]).
+    voice_matched: u64,
+    voice_unmatched: u64,
 }
 
 fn kind_of(kind: WireKind) -> TrackKind {
@@ -198,6 +202,8 @@ impl RunSink {
             next_flush,
             parts: HashMap::new(),
             groups: Groups::new(),
+            voice_matched: 0,
+            voice_unmatched: 0,
         }
     }
 
@@ -268,6 +274,19 @@ impl RunSink {
                 dropped_at: p.dropped_at,
             })
             .collect()
+    }
+
+    /// Received voice packets with and without a known send instant: (matched, unmatched).
+    ///
+    /// Send instants live in this process's send log, so a receiver can only time packets of a
+    /// speaker driven by the same harness process. A sharded run (`--shard I/N`) splits a call
+    /// larger than the shard limit across processes, often other machines with other clocks, and
+    /// the receivers of another shard's speakers have nothing to look up: their one-way latency is
+    /// not measured (none at all on a shard without speakers). Carrying send times in the packets
+    /// would need a header extension rtcd does not forward. The coverage says how much of the
+    /// voice the latency figures speak for.
+    pub fn latency_coverage(&self) -> (u64, u64) {
+        (self.voice_matched, self.voice_unmatched)
     }
 
     /// Ends the run for this thread: sessions that never completed their join are counted as
@@ -400,6 +419,13 @@ impl RunSink {
             shared.tracks_received.fetch_add(1, Ordering::Relaxed);
         }
         let group = part.meta.group;
+        if kind == TrackKind::Audio {
+            if r.sent.is_some() {
+                self.voice_matched += 1;
+            } else {
+                self.voice_unmatched += 1;
+            }
+        }
         if let Some(rec) = record {
             if let Record::Latency {
                 intended_send,
@@ -426,9 +452,28 @@ impl EventSink for RunSink {
         self.recorder.record(Record::LoopLag { lag });
     }
 
+    fn on_pacing_error(&mut self, error: Duration) {
+        self.recorder.record(Record::PacingError { error });
+    }
+
     fn on_event(&mut self, index: usize, now: Instant, event: &Event) {
         match event {
             Event::JoinSent => self.reach(index, JoinPhase::Sent, now),
+            Event::OfferSent => self.reach(index, JoinPhase::Offer, now),
+            Event::VoiceActivity {
+                on: true,
+                onset: Some(onset),
+                at,
+            } => self.recorder.record(Record::Vad {
+                intended: self.shared.clock(*onset),
+                observed: self.shared.clock(*at),
+            }),
+            Event::ServerOfferAnswered { received } => {
+                self.recorder.record(Record::ServerOffer {
+                    received: self.shared.clock(*received),
+                    answered: self.shared.clock(now),
+                });
+            }
             Event::Negotiated { change: None, .. } => self.reach(index, JoinPhase::Answer, now),
             Event::Negotiated {
                 change: Some(_),

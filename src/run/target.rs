@@ -38,6 +38,19 @@ fn local_ip_for(peer: SocketAddr) -> IpAddr {
         .unwrap_or(IpAddr::from([127, 0, 0, 1]))
 }
 
+async fn connect_target(
+    hosts: Vec<crate::target::rtcd::RtcdHost>,
+    creds: ClientCredentials,
+    seed: u64,
+    fresh: bool,
+) -> Result<RtcdTarget, crate::target::TargetError> {
+    if fresh {
+        RtcdTarget::connect_new_client(hosts, creds, MIN_VERSION, seed).await
+    } else {
+        RtcdTarget::connect(hosts, creds, MIN_VERSION, seed).await
+    }
+}
+
 /// What was set up to be loaded.
 #[derive(Debug)]
 pub struct TargetSetup {
@@ -53,6 +66,9 @@ pub struct TargetSetup {
 /// connects to every host as the plugin does (self-registering when needed).
 pub async fn connect(args: &RunArgs, seed: u64) -> anyhow::Result<TargetSetup> {
     let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed_c11e);
+    // Without --client-id the identity is made here, so it must be registered before its first
+    // dial (see `RtcdTarget::connect_new_client`).
+    let fresh = args.client_id.is_none();
     let creds = match (&args.client_id, &args.auth_key) {
         (Some(id), Some(key)) => ClientCredentials::new(id.clone(), key.clone())?,
         (None, Some(key)) => {
@@ -72,7 +88,7 @@ pub async fn connect(args: &RunArgs, seed: u64) -> anyhow::Result<TargetSetup> {
         let sfu = tokio::task::block_in_place(|| EmbeddedSfu::spawn(&program, &dir))
             .with_context(|| format!("starting the embedded SFU ({})", program.display()))?;
         let host = sfu.host();
-        let target = RtcdTarget::connect(vec![host], creds, MIN_VERSION, seed).await?;
+        let target = connect_target(vec![host], creds, seed, fresh).await?;
         let version = target.hosts()[0].version.build_version.clone();
         Ok(TargetSetup {
             info: TargetInfo {
@@ -90,7 +106,7 @@ pub async fn connect(args: &RunArgs, seed: u64) -> anyhow::Result<TargetSetup> {
     } else {
         let hosts = resolve_hosts(&args.rtcd).await?;
         let first = hosts[0];
-        let target = RtcdTarget::connect(hosts.clone(), creds, MIN_VERSION, seed).await?;
+        let target = connect_target(hosts.clone(), creds, seed, fresh).await?;
         let version = target.hosts()[0].version.build_version.clone();
         Ok(TargetSetup {
             info: TargetInfo {

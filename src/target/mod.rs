@@ -62,6 +62,29 @@ impl RtcdTarget {
         min_version: (u64, u64, u64),
         seed: u64,
     ) -> Result<Self, TargetError> {
+        Self::connect_as(hosts, creds, min_version, seed, false).await
+    }
+
+    /// Like [`connect`](Self::connect) for credentials made for this run: no host can know them
+    /// yet, so each host is registered with first and then dialled once. The plugin's order
+    /// (dial, register on failure, dial again) would cost every host a refused `/ws` upgrade,
+    /// which rtcd (and the reference SFU) log as a failed authentication.
+    pub async fn connect_new_client(
+        hosts: Vec<RtcdHost>,
+        creds: ClientCredentials,
+        min_version: (u64, u64, u64),
+        seed: u64,
+    ) -> Result<Self, TargetError> {
+        Self::connect_as(hosts, creds, min_version, seed, true).await
+    }
+
+    async fn connect_as(
+        hosts: Vec<RtcdHost>,
+        creds: ClientCredentials,
+        min_version: (u64, u64, u64),
+        seed: u64,
+        register_first: bool,
+    ) -> Result<Self, TargetError> {
         if hosts.is_empty() {
             return Err(TargetError::NoHosts);
         }
@@ -70,6 +93,9 @@ impl RtcdTarget {
             let api = RtcdApi::new(host, creds.clone());
             let version = api.version().await?;
             check_version(host.addr, &version.build_version, min_version)?;
+            if register_first {
+                api.register().await?;
+            }
             let link = match ws::connect(host, creds.clone()).await {
                 Ok(link) => link,
                 Err(_) => {

@@ -324,8 +324,11 @@ mod tests {
         }
     }
 
-    fn recv_within(rx: &std::sync::mpsc::Receiver<WsMessage>, d: Duration) -> Option<WsMessage> {
-        rx.recv_timeout(d).ok()
+    fn recv_within(
+        rx: &std::sync::mpsc::Receiver<(Instant, WsMessage)>,
+        d: Duration,
+    ) -> Option<WsMessage> {
+        rx.recv_timeout(d).ok().map(|(_, m)| m)
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

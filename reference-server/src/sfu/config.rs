@@ -371,18 +371,20 @@ impl Config {
                 "must be in the range [80, 49151]",
             ));
         }
-        for a in self
-            .rtc
-            .ice_address_udp
-            .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-        {
-            if a.parse::<IpAddr>().is_err() {
-                return Err(invalid(
-                    "rtc.ice_address_udp",
-                    &format!("invalid IP address {a:?}"),
-                ));
+        if self.rtc.ice_port_tcp != 0 && !(80..=49151).contains(&self.rtc.ice_port_tcp) {
+            return Err(invalid(
+                "rtc.ice_port_tcp",
+                "must be in the range [80, 49151]",
+            ));
+        }
+        for (key, list) in [
+            ("rtc.ice_address_udp", &self.rtc.ice_address_udp),
+            ("rtc.ice_address_tcp", &self.rtc.ice_address_tcp),
+        ] {
+            for a in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+                if a.parse::<IpAddr>().is_err() {
+                    return Err(invalid(key, &format!("invalid IP address {a:?}")));
+                }
             }
         }
         let n = self.rtc.nack_buffer_size;
@@ -395,7 +397,14 @@ impl Config {
         if self.store.data_source.is_empty() {
             return Err(invalid("store.data_source", "must not be empty"));
         }
-        self.host_port_override()?;
+        if let Some(p) = self.host_port_override()?
+            && !(80..=49151).contains(&p)
+        {
+            return Err(invalid(
+                "rtc.ice_host_port_override",
+                "must be in the range [80, 49151]",
+            ));
+        }
         Ok(())
     }
 
@@ -415,14 +424,13 @@ impl Config {
 
     /// The UDP bind address: the first `ice_address_udp` IP (or all interfaces) and the port.
     pub fn udp_bind_addr(&self) -> SocketAddr {
-        let ip = self
-            .rtc
-            .ice_address_udp
-            .split(',')
-            .map(str::trim)
-            .find_map(|a| a.parse::<IpAddr>().ok())
-            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        SocketAddr::new(ip, self.rtc.ice_port_udp)
+        SocketAddr::new(first_ip(&self.rtc.ice_address_udp), self.rtc.ice_port_udp)
+    }
+
+    /// The ICE-TCP listen address: the first `ice_address_tcp` IP (or all interfaces) and the
+    /// port.
+    pub fn tcp_bind_addr(&self) -> SocketAddr {
+        SocketAddr::new(first_ip(&self.rtc.ice_address_tcp), self.rtc.ice_port_tcp)
     }
 
     /// The port host candidates advertise instead of the bound one, if overridden.
@@ -432,17 +440,27 @@ impl Config {
             message: format!("invalid port {v:?}"),
         };
         match &self.rtc.ice_host_port_override {
-            PortOverride::None => Ok(None),
+            // 0 means unset, as in rtcd.
+            PortOverride::None | PortOverride::Port(0) => Ok(None),
             PortOverride::Port(p) => Ok(Some(*p)),
             PortOverride::Text(t) if t.trim().is_empty() => Ok(None),
             PortOverride::Text(t) => {
                 // `localIP/port,...`: this SFU advertises one address, so the first pair applies.
                 let first = t.split(',').next().unwrap_or_default();
                 let port = first.rsplit('/').next().unwrap_or_default();
-                port.trim().parse().map(Some).map_err(|_| bad(t))
+                let port: u16 = port.trim().parse().map_err(|_| bad(t))?;
+                Ok(Some(port).filter(|p| *p != 0))
             }
         }
     }
+}
+
+/// The first IP of a comma-separated list, or the unspecified address (all interfaces).
+fn first_ip(list: &str) -> IpAddr {
+    list.split(',')
+        .map(str::trim)
+        .find_map(|a| a.parse::<IpAddr>().ok())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }
 
 #[cfg(test)]
@@ -452,7 +470,10 @@ mod tests {
     fn load(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let dir = std::env::temp_dir().join(format!("callsref-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let p = dir.join(format!("{}.toml", toml.len()));
+        // One file per call: tests run in parallel and two configs may have the same length.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = dir.join(format!("{n}.toml"));
         std::fs::write(&p, toml).unwrap();
         let env: Vec<(String, String)> = env
             .iter()
@@ -470,6 +491,34 @@ mod tests {
         assert_eq!(c.rtc.ice_port_udp, 8443);
         assert_eq!(c.api.security.session_cache.expiration_minutes, 1440);
         assert_eq!(c.store.data_source, "/tmp/rtcd_db");
+        assert_eq!(c.tcp_bind_addr(), "0.0.0.0:8443".parse().unwrap());
+    }
+
+    #[test]
+    fn ice_tcp_keys_env_and_validation() {
+        let c = load(
+            "[rtc]\nice_address_tcp = \"127.0.0.1\"\nice_port_tcp = 9000\n",
+            &[("RTCD_RTC_ICEPORTTCP", "9002")],
+        )
+        .unwrap();
+        assert_eq!(c.tcp_bind_addr(), "127.0.0.1:9002".parse().unwrap());
+        let c = load("", &[("RTCD_RTC_ICEADDRESSTCP", "10.0.0.7,10.0.0.8")]).unwrap();
+        assert_eq!(c.tcp_bind_addr(), "10.0.0.7:8443".parse().unwrap());
+        let e = load("[rtc]\nice_port_tcp = 70\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "rtc.ice_port_tcp: must be in the range [80, 49151]");
+        let e = load("", &[("RTCD_RTC_ICEPORTTCP", "tcp")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("rtc.ice_port_tcp (RTCD_RTC_ICEPORTTCP)"),
+            "{e}"
+        );
+        let e = load("[rtc]\nice_address_tcp = \"nohost\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "rtc.ice_address_tcp: invalid IP address \"nohost\"");
     }
 
     #[test]
@@ -503,5 +552,14 @@ mod tests {
         assert_eq!(c.host_port_override().unwrap(), Some(30000));
         let c = load("[rtc]\nice_host_port_override = \"10.0.0.1/30001\"\n", &[]).unwrap();
         assert_eq!(c.host_port_override().unwrap(), Some(30001));
+        let c = load("[rtc]\nice_host_port_override = 0\n", &[]).unwrap();
+        assert_eq!(c.host_port_override().unwrap(), None);
+        let e = load("", &[("RTCD_RTC_ICEHOSTPORTOVERRIDE", "50000")])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "rtc.ice_host_port_override: must be in the range [80, 49151]"
+        );
     }
 }

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::core::{Input, Output, Sfu};
 use super::metrics::Metrics;
 use super::signal::{ConnId, SignalIn, SignalOut};
+use super::tcp::{TcpConns, TcpFrame};
 use crate::proto::rtcd::WsMessage;
 use crate::proto::rtcd::http::SessionConfig;
 
@@ -42,6 +43,8 @@ pub enum Command {
         reply: oneshot::Sender<Result<SessionConfig, &'static str>>,
     },
     SessionCount(oneshot::Sender<usize>),
+    /// A packet from an ICE-TCP connection (see `tcp.rs`).
+    Tcp(TcpFrame),
     Stop,
 }
 
@@ -85,6 +88,8 @@ pub struct Driver {
     pub sfu: Sfu,
     pub router: Router,
     pub metrics: Arc<Metrics>,
+    /// ICE-TCP connections: where transmits with `Protocol::Tcp` go.
+    pub tcp: TcpConns,
 }
 
 impl Driver {
@@ -188,6 +193,17 @@ impl Driver {
             Command::SessionCount(reply) => {
                 let _ = reply.send(self.sfu.session_count());
             }
+            Command::Tcp(f) => {
+                let Some(local) = self.tcp.advertised else {
+                    return;
+                };
+                if let Ok(r) = Receive::new(Protocol::Tcp, f.source, local, &f.data) {
+                    let _ = self.sfu.handle_input(Input::Receive(now, r));
+                    // Write times are measured on the UDP path only; do not let this packet's
+                    // fan-out be timed against a later UDP receive.
+                    let _ = self.sfu.take_forwarded();
+                }
+            }
             Command::Stop => {}
         }
     }
@@ -197,6 +213,7 @@ impl Driver {
         loop {
             match self.sfu.poll_output() {
                 Output::Timeout(t) => return t,
+                Output::Transmit(t) if t.proto == Protocol::Tcp => self.tcp.send(&t),
                 Output::Transmit(t) => {
                     if let Err(e) = self.socket.send_to(&t.contents, t.destination) {
                         tracing::debug!(error = %e, dest = %t.destination, "udp send failed");

@@ -3,7 +3,8 @@
 //! - [`core`]: the sans-IO state machine (groups → calls → sessions, forwarding, renegotiation).
 //! - [`session`], [`call`], [`track`]: its parts; [`vad`]: server-side voice activity.
 //! - [`server`]: `callsref sfu` — [`config`], [`auth`], [`api`] (HTTP + `/ws`), [`driver`] (the
-//!   RTC thread owning the UDP socket), [`metrics`].
+//!   RTC thread owning the UDP socket), [`tcp`] (ICE-TCP passive, RFC 4571 framing),
+//!   [`metrics`].
 //! - [`signal`]: the signalling values the WS layer exchanges with the core; [`event`]:
 //!   observations for metrics. Wire formats (WS frames, DC messages, ids) are `proto::rtcd`'s.
 
@@ -19,6 +20,7 @@ pub mod server;
 pub mod session;
 pub mod signal;
 pub mod simulcast;
+pub mod tcp;
 pub mod track;
 pub mod vad;
 

@@ -15,6 +15,7 @@ use super::config::{Config, ConfigError};
 use super::core::{Sfu, SfuConfig};
 use super::driver::{Command, Driver, Router};
 use super::metrics::Metrics;
+use super::tcp::TcpConns;
 
 /// Command-line options of `callsref sfu`.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,7 +23,8 @@ pub struct SfuArgs {
     /// rtcd-style TOML config; a missing file means defaults (then `RTCD_*` env overrides apply).
     #[arg(long, default_value = "config/config.toml")]
     pub config: PathBuf,
-    /// Write `{"http":"ADDR","udp":PORT}` here once listening (for parents using port 0).
+    /// Write `{"http":"ADDR","udp":PORT,"tcp":PORT}` here once listening (for parents using
+    /// port 0).
     #[arg(long)]
     pub ready_file: Option<PathBuf>,
     /// Stop draining after this many seconds (rtcd waits forever for sessions to end).
@@ -45,6 +47,11 @@ pub enum ServerError {
     Auth(#[from] AuthError),
     #[error("binding udp {addr}: {source}")]
     Udp {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("binding ice-tcp {addr}: {source}")]
+    Tcp {
         addr: SocketAddr,
         source: std::io::Error,
     },
@@ -77,6 +84,25 @@ pub async fn run(args: SfuArgs) -> Result<(), ServerError> {
     tracing::debug!(rcvbuf, "udp socket receive buffer");
     let local = socket.local_addr()?;
     let advertised = advertised_addr(&cfg, local)?;
+    let tcp_bind = cfg.tcp_bind_addr();
+    let tcp_listener = tokio::net::TcpListener::bind(tcp_bind)
+        .await
+        .map_err(|source| ServerError::Tcp {
+            addr: tcp_bind,
+            source,
+        })?;
+    let tcp_local = tcp_listener.local_addr()?;
+    // The TCP candidate shares the UDP one's address (the override, or the routed IP) unless
+    // the listener is bound to one IP and nothing is overridden. The port override is for UDP
+    // (NLB port mappings are per protocol); TCP advertises its bound port.
+    let tcp_ip = if cfg.rtc.ice_host_override.trim().is_empty() && !tcp_local.ip().is_unspecified()
+    {
+        tcp_local.ip()
+    } else {
+        advertised.ip()
+    };
+    let tcp_advertised = SocketAddr::new(tcp_ip, tcp_local.port());
+    let tcp = TcpConns::new(tcp_advertised);
     let metrics = Arc::new(Metrics::default());
     let conns: Router = Arc::default();
     let (handle, rx) = Driver::handle(local)?;
@@ -92,18 +118,22 @@ pub async fn run(args: SfuArgs) -> Result<(), ServerError> {
             },
         },
         std::time::Instant::now(),
-    );
+    )
+    .with_tcp(vec![tcp_advertised]);
     let driver = Driver {
         socket,
         advertised,
         sfu,
         router: conns.clone(),
         metrics: metrics.clone(),
+        tcp: tcp.clone(),
     };
     let rtc_thread = std::thread::Builder::new()
         .name("callsref-rtc".into())
         .spawn(move || driver.run(rx, waker_addr))?;
     let handle = Arc::new(handle);
+    let to_rtc = handle.clone();
+    tokio::spawn(tcp.serve(tcp_listener, move |f| to_rtc.send(Command::Tcp(f))));
     // The first load figure is in place before the server says it is ready.
     let (first_load, last_reading) = first_cpu_sample().await;
     let cpu_load = Arc::new(Mutex::new(first_load.unwrap_or(0.0)));
@@ -125,7 +155,11 @@ pub async fn run(args: SfuArgs) -> Result<(), ServerError> {
             source,
         })?;
     let bound = listener.local_addr()?;
-    let ready = format!("{{\"http\":\"{bound}\",\"udp\":{}}}\n", local.port());
+    let ready = format!(
+        "{{\"http\":\"{bound}\",\"udp\":{},\"tcp\":{}}}\n",
+        local.port(),
+        tcp_local.port()
+    );
     print!("{ready}");
     if let Some(p) = &args.ready_file {
         std::fs::write(p, &ready).map_err(|source| ServerError::Ready {
@@ -133,7 +167,7 @@ pub async fn run(args: SfuArgs) -> Result<(), ServerError> {
             source,
         })?;
     }
-    tracing::info!(http = %bound, udp = %local, advertised = %advertised, "callsref sfu ready");
+    tracing::info!(http = %bound, udp = %local, tcp = %tcp_local, advertised = %advertised, "callsref sfu ready");
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
         axum::serve(listener, router(state))

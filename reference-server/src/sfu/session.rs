@@ -17,7 +17,7 @@ use str0m::bwe::BweKind;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid, Rid};
-use str0m::net::Transmit;
+use str0m::net::{Protocol, Transmit};
 use str0m::rtp::{RtpPacket, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Output as RtcOutput, Rtc};
 
@@ -111,10 +111,9 @@ pub enum Step {
     },
     /// The client's data channel opened: it may now receive tracks.
     DcOpen,
-    /// A receiver asked for a keyframe on an outgoing m-line.
+    /// A receiver sent a PLI on an outgoing m-line.
     KeyframeRequest {
         mid: Mid,
-        kind: KeyframeRequestKind,
     },
     /// An added m-line was negotiated; forwarding may start.
     Bound {
@@ -144,7 +143,7 @@ pub struct Session {
     pub props: SessionProps,
     pub joined_at: Instant,
     /// Remote addresses this session was seen from (for the core's demux map).
-    pub addrs: Vec<SocketAddr>,
+    pub addrs: Vec<(Protocol, SocketAddr)>,
     pub screen_stream_id: Option<String>,
     pub video_stream_id: Option<String>,
     /// Sources this session publishes, by incoming mid.
@@ -682,10 +681,10 @@ impl Session {
                 self.estimate = Some(bps);
                 Some(Step::Estimate(bps))
             }
-            Event::KeyframeRequest(r) => Some(Step::KeyframeRequest {
-                mid: r.mid,
-                kind: r.kind,
-            }),
+            // rtcd forwards a viewer's PLI only; FIR (and REMB) stop at the SFU (rtcd §3.3).
+            Event::KeyframeRequest(r) if r.kind == KeyframeRequestKind::Pli => {
+                Some(Step::KeyframeRequest { mid: r.mid })
+            }
             _ => None,
         }
     }

@@ -4,6 +4,8 @@
 //! receiver that has negotiated the track holds a binding: its own m-line, the payload type to
 //! write with, and the sequence-number rebase that keeps the publisher's low 16 bits on the wire.
 
+use std::time::{Duration, Instant};
+
 use rand::RngCore;
 use str0m::media::{Mid, Pt, Rid};
 
@@ -79,7 +81,7 @@ pub struct Binding {
     /// Added (wrapping) to the publisher's RTP timestamp; 0 until a layer switch.
     pub ts_offset: u32,
     /// The last packet written: (sequence number, timestamp, when).
-    pub last: Option<(u64, u32, std::time::Instant)>,
+    pub last: Option<(u64, u32, Instant)>,
     /// Simulcast viewers: the layer choice from this receiver's bandwidth estimate.
     pub choice: Option<LayerChoice>,
     /// A layer to move to at its next keyframe.
@@ -101,8 +103,8 @@ pub struct Source {
     /// False while muted: packets are dropped at the SFU.
     pub enabled: bool,
     pub bindings: Vec<Binding>,
-    /// Last keyframe request sent upstream, for the 1/s PLI limit.
-    pub last_pli: Option<std::time::Instant>,
+    /// Keyframe requests towards the publisher, at most one per second per layer.
+    pub keyframes: KeyframeRequests,
     /// Voice activity from `ssrc-audio-level` (voice tracks only).
     pub vad: Vad,
     /// Measured rate of each simulcast layer (empty for a single encoding).
@@ -135,6 +137,67 @@ impl Source {
     }
 }
 
+/// Least time between two keyframe requests sent upstream for one layer (rtcd: 1/s per SSRC).
+pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Keyframe requests (PLIs) towards one publisher's layers (rid `None` for a single encoding): at
+/// most one per [`KEYFRAME_REQUEST_INTERVAL`] per layer, and none lost. A request inside the
+/// interval, or one that finds no incoming stream yet (the publisher's first packet on that layer
+/// has not arrived), stays pending and goes out as soon as it may: the core asks
+/// [`KeyframeRequests::due`] on every packet from the publisher. Viewers' PLIs, a new viewer's
+/// first picture and simulcast layer switches all come through here, so a burst of them costs the
+/// publisher one keyframe.
+#[derive(Debug, Clone, Default)]
+pub struct KeyframeRequests {
+    layers: Vec<LayerRequests>,
+    /// Whether any layer has a request pending: the per-packet check is this one flag.
+    pending: bool,
+}
+
+#[derive(Debug, Clone)]
+struct LayerRequests {
+    rid: Option<Rid>,
+    last_sent: Option<Instant>,
+    pending: bool,
+}
+
+impl KeyframeRequests {
+    /// Records a request for `rid`; returns whether to send it now (then call
+    /// [`KeyframeRequests::sent`] once it is on its way).
+    pub fn request(&mut self, rid: Option<Rid>, now: Instant) -> bool {
+        match self.layers.iter_mut().find(|l| l.rid == rid) {
+            Some(l) => l.pending = true,
+            None => self.layers.push(LayerRequests {
+                rid,
+                last_sent: None,
+                pending: true,
+            }),
+        }
+        self.pending = true;
+        self.due(rid, now)
+    }
+
+    /// Whether a request for `rid` is pending and its interval has passed.
+    pub fn due(&self, rid: Option<Rid>, now: Instant) -> bool {
+        self.pending
+            && self.layers.iter().any(|l| {
+                l.rid == rid
+                    && l.pending
+                    && l.last_sent
+                        .is_none_or(|t| now >= t + KEYFRAME_REQUEST_INTERVAL)
+            })
+    }
+
+    /// The pending request for `rid` went out at `now`.
+    pub fn sent(&mut self, rid: Option<Rid>, now: Instant) {
+        if let Some(l) = self.layers.iter_mut().find(|l| l.rid == rid) {
+            l.pending = false;
+            l.last_sent = Some(now);
+        }
+        self.pending = self.layers.iter().any(|l| l.pending);
+    }
+}
+
 /// A fresh track id `<type>_<senderSessionID>_<8 random chars>`.
 pub fn new_track_id(kind: TrackType, sender_session_id: &str, rng: &mut impl RngCore) -> String {
     TrackId::generate(kind, sender_session_id, rng).to_string()
@@ -144,6 +207,42 @@ pub fn new_track_id(kind: TrackType, sender_session_id: &str, rng: &mut impl Rng
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    /// Virtual time: a viewer's PLI every 200 ms for 2 s, with publisher packets every 50 ms,
+    /// sends 3 upstream (at 0, 1 and 2 s); a request in the interval is held, not lost, and also
+    /// waits while it cannot be sent; layers are limited apart.
+    #[test]
+    fn keyframe_requests_are_one_per_second_per_layer_and_never_lost() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let low: Option<Rid> = Some("l".into());
+        let mut k = KeyframeRequests::default();
+        let mut sent = Vec::new();
+        for ms in (0..4000u64).step_by(50) {
+            let asked = ms < 2000 && ms % 200 == 0 && k.request(low, at(ms));
+            if asked || k.due(low, at(ms)) {
+                k.sent(low, at(ms));
+                sent.push(ms);
+            }
+        }
+        assert_eq!(sent, [0, 1000, 2000]);
+        assert!(!k.due(low, at(5000)));
+
+        assert!(k.request(low, at(10_000)));
+        k.sent(low, at(10_000));
+        assert!(!k.request(low, at(10_010)));
+        assert!(!k.due(low, at(10_999)));
+        assert!(k.due(low, at(11_000)));
+        // Not sent (no stream yet): still pending.
+        assert!(k.due(low, at(11_005)));
+        k.sent(low, at(11_005));
+        assert!(!k.due(low, at(20_000)));
+
+        // Another layer has its own interval.
+        let high: Option<Rid> = Some("h".into());
+        assert!(k.request(high, at(11_010)));
+        assert!(!k.request(low, at(11_020)));
+    }
 
     #[test]
     fn track_id_has_type_sender_and_eight_random_chars() {

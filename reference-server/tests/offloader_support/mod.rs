@@ -12,12 +12,39 @@ use std::time::Duration;
 /// Docker tests share one engine and count labelled containers: run them one at a time.
 pub static DOCKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The engine-wide turn of one Docker test: this process's lock, then a file lock every test
+/// process on the machine takes (`callsbench-docker-tests.lock` in the temp dir; callsbench's
+/// conformance test takes the same one). An offloader adopts every labelled container on its
+/// engine, so two test processes at once (two worktrees, or `cargo test` beside a manual run)
+/// would settle, count and remove each other's jobs.
+pub struct DockerTurn {
+    _file: std::fs::File,
+    _in_process: tokio::sync::MutexGuard<'static, ()>,
+}
+
 pub const REGISTRY: &str = "callsbench";
 pub const RECORDER: &str = "callsbench/calls-recorder:v0.8.13";
 pub const KEY: &str = "0123456789abcdef0123456789abcdef";
 
-pub async fn docker_lock() -> tokio::sync::MutexGuard<'static, ()> {
-    DOCKER.lock().await
+pub async fn docker_lock() -> DockerTurn {
+    let in_process = DOCKER.lock().await;
+    let file = tokio::task::spawn_blocking(|| {
+        let path = std::env::temp_dir().join("callsbench-docker-tests.lock");
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
+        file.lock()?;
+        std::io::Result::Ok(file)
+    })
+    .await
+    .unwrap()
+    .expect("docker test lock file");
+    DockerTurn {
+        _file: file,
+        _in_process: in_process,
+    }
 }
 
 /// Fails (never skips) when the engine is unreachable.

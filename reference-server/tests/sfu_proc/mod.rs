@@ -22,6 +22,8 @@ pub struct Server {
     pub child: Child,
     pub http: SocketAddr,
     pub udp_port: u16,
+    /// The ICE-TCP listener's port (0 from a server that reports none).
+    pub tcp_port: u16,
     pub dir: PathBuf,
 }
 
@@ -52,6 +54,7 @@ impl Server {
                  [api.security]\nallow_self_registration = true\nenable_admin = true\n\
                  admin_secret_key = \"{ADMIN_SECRET}\"\n\
                  [rtc]\nice_address_udp = \"127.0.0.1\"\nice_port_udp = 0\n\
+                 ice_address_tcp = \"127.0.0.1\"\nice_port_tcp = 0\n\
                  [store]\ndata_source = \"{}\"\n",
                 dir.join("db").display()
             ),
@@ -83,6 +86,7 @@ impl Server {
             child,
             http: v["http"].as_str().unwrap().parse().unwrap(),
             udp_port: v["udp"].as_u64().unwrap() as u16,
+            tcp_port: v["tcp"].as_u64().unwrap_or(0) as u16,
             dir,
         }
     }

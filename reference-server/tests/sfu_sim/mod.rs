@@ -17,7 +17,9 @@ use callsref::sfu::event::{HistMetric, SfuEvent};
 use callsref::sfu::{ConnId, Input, Join, Output, RtcType, Sfu, SfuConfig, SignalIn, SignalOut};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
-use str0m::media::{Direction, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer};
+use str0m::media::{
+    Direction, KeyframeRequestKind, MediaKind, Mid, Pt, Rid, Simulcast, SimulcastLayer,
+};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Output as RtcOutput, Rtc};
@@ -95,6 +97,8 @@ pub struct Client {
     pub screen_ts: u32,
     /// VP8 packets received: (arrival, sequence, timestamp, layer byte `l`/`h`, keyframe start).
     pub video_rx: Vec<(Instant, u16, u32, u8, bool)>,
+    /// Keyframe requests (PLI/FIR) that reached this publisher: (arrival, mid, rid).
+    pub keyframe_requests: Vec<(Instant, Mid, Option<Rid>)>,
     /// Capacity of the SFU → client link (bps); `None` is unlimited. Packets queue behind it
     /// and are lost once the queue holds over 300 ms.
     pub down_bps: Option<f64>,
@@ -200,6 +204,7 @@ impl Sim {
             screen_layers: [(1_000, true), (30_000, true)],
             screen_ts: 0,
             video_rx: vec![],
+            keyframe_requests: vec![],
             down_bps: None,
             link_free_at: self.now,
             rtc_timeout: self.now,
@@ -330,6 +335,24 @@ impl Sim {
         c.opts.speak = true;
         c.pending = Some(pending);
         self.signal_sdp(i, "offer", &offer.to_sdp_string());
+    }
+
+    /// Viewer `i` asks for a keyframe (PLI or FIR) on the screen or video it gets from `sender`.
+    pub fn request_keyframe(&mut self, i: usize, sender: usize, kind: KeyframeRequestKind) {
+        let sender_id = self.clients[sender].session_id.clone();
+        let mids: Vec<Mid> = self.clients[i]
+            .media_map
+            .iter()
+            .filter(|(_, kind, s)| *s == sender_id && (kind == "screen" || kind == "video"))
+            .map(|(mid, _, _)| Mid::from(mid.as_str()))
+            .collect();
+        assert!(!mids.is_empty(), "viewer {i} has no video from {sender}");
+        for mid in mids {
+            let mut api = self.clients[i].rtc.direct_api();
+            let rx = api.stream_rx_by_mid(mid, None).expect("an incoming stream");
+            rx.request_keyframe(kind);
+        }
+        self.drive_client(i);
     }
 
     /// Answers a withheld server offer now.
@@ -668,7 +691,11 @@ impl Sim {
                         }
                         other => panic!("unexpected dc message {other:?}"),
                     },
+                    Event::KeyframeRequest(r) if Some(r.mid) == c.video_mid => {
+                        c.keyframe_requests.push((now, r.mid, r.rid));
+                    }
                     Event::KeyframeRequest(r) if Some(r.mid) == c.screen_mid => {
+                        c.keyframe_requests.push((now, r.mid, r.rid));
                         let li = usize::from(r.rid == Some(Rid::from("h")));
                         c.screen_layers[li].1 = true;
                     }

@@ -53,9 +53,12 @@ pub trait SignalSink: Send + Sync {
 }
 
 /// Where incoming signalling for a shard's sessions is delivered: the shard's channel and a waker.
+/// Each message carries the instant it was delivered (read off the plugin connection), so what is
+/// timed against rtcd's messages (VAD events, server offers) does not include the engine
+/// thread's own wait before it got to the message.
 #[derive(Clone)]
 pub struct Inbox {
-    pub tx: mpsc::Sender<WsMessage>,
+    pub tx: mpsc::Sender<(Instant, WsMessage)>,
     pub wake: Arc<dyn Fn() + Send + Sync>,
 }
 
@@ -68,7 +71,7 @@ impl std::fmt::Debug for Inbox {
 impl Inbox {
     /// Delivers one message and wakes the shard; false when the shard is gone.
     pub fn deliver(&self, msg: WsMessage) -> bool {
-        let ok = self.tx.send(msg).is_ok();
+        let ok = self.tx.send((Instant::now(), msg)).is_ok();
         if ok {
             (self.wake)();
         }
@@ -84,6 +87,11 @@ pub trait EventSink: Send + 'static {
     /// A participant's timer fired `lag` after its deadline (the event loop's lateness, a
     /// self-health input). Called for every fired timer; ignored unless overridden.
     fn on_timer_lag(&mut self, _lag: Duration) {}
+
+    /// An input that made a participant write media came `error` after the earliest scheduled
+    /// send instant among those packets (pacing error, a self-health input). Called once per
+    /// input that wrote media, not per packet; ignored unless overridden.
+    fn on_pacing_error(&mut self, _error: Duration) {}
 }
 
 /// Driver settings.
@@ -173,7 +181,10 @@ impl<S: EventSink> Driver<S> {
             let log = Arc::clone(&send_log);
             let meter = meter.clone().map(meter::Meter);
             let handle = std::thread::Builder::new()
-                .name(format!("engine-{shard}"))
+                .name(format!(
+                    "{}{shard}",
+                    crate::measure::host::ENGINE_THREAD_PREFIX
+                ))
                 .spawn(move || Loop::new(poll, rx, irx, sink, log, meter).run())?;
             shards.push(Shard { tx, inbox, waker });
             threads.push(handle);
@@ -298,9 +309,10 @@ mod tests {
     use crate::engine::sim::{ServerOutput, SimServer};
     use crate::engine::source::{Clip, ClipFrame, ClipSource};
 
-    /// Voice packets received per (receiver, mid), shared with the test thread.
+    /// Voice packets received per (receiver, mid), shared with the test thread,
+    /// and the pacing errors reported.
     #[derive(Clone, Default)]
-    struct Counts(Arc<Mutex<HashMap<usize, u64>>>);
+    struct Counts(Arc<Mutex<HashMap<usize, u64>>>, Arc<Mutex<Vec<Duration>>>);
 
     impl EventSink for Counts {
         fn on_event(&mut self, participant: usize, _now: Instant, event: &Event) {
@@ -309,6 +321,10 @@ mod tests {
             {
                 *self.0.lock().unwrap().entry(participant).or_default() += 1;
             }
+        }
+
+        fn on_pacing_error(&mut self, error: Duration) {
+            self.1.lock().unwrap().push(error);
         }
     }
 
@@ -460,6 +476,16 @@ mod tests {
         let total_in: u64 = shards.iter().map(|(_, c)| c.datagrams_in).sum();
         assert!(total_in > 250, "{total_in} datagrams in");
         assert_eq!(shards.iter().map(|(_, c)| c.input_errors).sum::<u64>(), 0);
+        // Pacing error: one sample per input that wrote media (the two speakers wrote 150 or
+        // more packets, one or a few per input), each a lateness that a loaded host can stretch
+        // but never to seconds.
+        let pacing = counts.1.lock().unwrap().clone();
+        assert!(pacing.len() >= 20, "{} samples", pacing.len());
+        assert!(
+            pacing.iter().all(|e| *e < Duration::from_secs(2)),
+            "{:?}",
+            pacing.iter().max()
+        );
         // Metering: every datagram counted once, the voice ones as audio in both directions.
         let v = meter.values();
         let out: u64 = shards.iter().map(|(_, c)| c.datagrams_out).sum();

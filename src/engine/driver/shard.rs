@@ -66,7 +66,7 @@ struct HeldDatagram {
 pub(super) struct Loop<S> {
     poll: Poll,
     cmds: mpsc::Receiver<ShardCmd>,
-    inbox: mpsc::Receiver<WsMessage>,
+    inbox: mpsc::Receiver<(Instant, WsMessage)>,
     sink: S,
     slots: Vec<Slot>,
     by_session: HashMap<String, usize>,
@@ -85,7 +85,7 @@ impl<S: EventSink> Loop<S> {
     pub(super) fn new(
         poll: Poll,
         cmds: mpsc::Receiver<ShardCmd>,
-        inbox: mpsc::Receiver<WsMessage>,
+        inbox: mpsc::Receiver<(Instant, WsMessage)>,
         sink: S,
         send_log: Arc<SendLog>,
         meter: Option<Meter>,
@@ -150,7 +150,10 @@ impl<S: EventSink> Loop<S> {
                 slot.deadline = None;
                 self.counters.max_timer_lag = self.counters.max_timer_lag.max(now - t);
                 self.sink.on_timer_lag(now - t);
-                self.feed(i, Input::Timeout(now));
+                // A fresh instant per participant: the batch's `now` goes stale while earlier
+                // participants are served, and this one's packets (send log, pacing error) are
+                // stamped with it.
+                self.feed(i, Input::Timeout(Instant::now()));
             }
         }
     }
@@ -210,14 +213,14 @@ impl<S: EventSink> Loop<S> {
                 }
             }
         }
-        while let Ok(msg) = self.inbox.try_recv() {
+        while let Ok((delivered, msg)) = self.inbox.try_recv() {
             let session = match &msg {
                 WsMessage::Rtc(m) | WsMessage::Vad(m) => m.session_id.as_str(),
                 WsMessage::Close { session_id } => session_id.as_str(),
                 _ => continue,
             };
             if let Some(&i) = self.by_session.get(session) {
-                self.feed(i, Input::Signal(Instant::now(), msg));
+                self.feed(i, Input::Signal(delivered, msg));
             }
         }
         true
@@ -330,6 +333,12 @@ impl<S: EventSink> Loop<S> {
 
     /// One input, then the full drain the participant's contract requires.
     fn feed(&mut self, i: usize, input: Input<'_>) {
+        let at = match &input {
+            Input::Timeout(t)
+            | Input::Datagram(t, _)
+            | Input::Signal(t, _)
+            | Input::Command(t, _) => *t,
+        };
         let slot = &mut self.slots[i];
         if slot.p.handle_input(input).is_err() {
             self.counters.input_errors += 1;
@@ -348,6 +357,13 @@ impl<S: EventSink> Loop<S> {
                     if slot.deadline != Some(t) {
                         slot.deadline = Some(t);
                         self.timers.push(Reverse((t, i)));
+                    }
+                    // Pacing error: how late the input that wrote media came versus the earliest
+                    // packet it was due to send. Measured at the input's start, not after its
+                    // datagrams left: a keyframe is a burst of packets all due at once, and the
+                    // time to write the burst is the sender's work, not lateness of the loop.
+                    if let Some(due) = slot.p.take_paced() {
+                        self.sink.on_pacing_error(at.saturating_duration_since(due));
                     }
                     return;
                 }

@@ -182,6 +182,11 @@ pub struct Participant {
     rtt_s: f64,
     /// Shared send instants of every publisher in this harness (one-way latency).
     send_log: Option<Arc<SendLog>>,
+    /// Earliest scheduled instant of the media packets written since [`Participant::take_paced`].
+    paced: Option<Instant>,
+    /// The instant of the input being handled, as the driver gave it (for a signal: when it was
+    /// read off the plugin connection), even when `now` is already later.
+    input_at: Instant,
 }
 
 /// A remote track and, for voice, its publisher's send ring.
@@ -236,6 +241,8 @@ impl Participant {
             jitter_s: 0.0,
             rtt_s: 0.0,
             send_log: None,
+            paced: None,
+            input_at: now,
         }
     }
 
@@ -313,6 +320,12 @@ impl Participant {
 
     /// Applies one input. Then drain [`poll_output`](Self::poll_output) to `Timeout`.
     pub fn handle_input(&mut self, input: Input<'_>) -> Result<(), ParticipantError> {
+        self.input_at = match &input {
+            Input::Timeout(t)
+            | Input::Datagram(t, _)
+            | Input::Signal(t, _)
+            | Input::Command(t, _) => *t,
+        };
         match input {
             Input::Timeout(now) => {
                 self.now = self.now.max(now);
@@ -447,11 +460,27 @@ impl Participant {
                 }
                 continue;
             }
-            if p.due().is_some_and(|t| t <= now) && p.write_due(&mut self.rtc, now) {
+            if let Some(due) = p.due().filter(|t| *t <= now)
+                && p.write_due(&mut self.rtc, now)
+            {
+                self.paced = Some(self.paced.map_or(due, |p| p.min(due)));
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    /// rtcd resets its VAD monitor on `mute` and `unmute`; so does the mic's replica.
+    fn reset_vad(&mut self) {
+        for p in self.pubs.iter_mut().filter(|p| p.role == Role::Voice) {
+            p.reset_vad();
+        }
+    }
+
+    /// The earliest scheduled send instant of the media packets written since the last call (the
+    /// driver measures pacing error against it once per input, after the datagrams left).
+    pub fn take_paced(&mut self) -> Option<Instant> {
+        self.paced.take()
     }
 
     fn take_deferred(&mut self) -> Option<Command> {
@@ -487,6 +516,7 @@ impl Participant {
             Command::Unmute(source) => {
                 let has_mic = self.pubs.iter().any(|p| p.role == Role::Voice);
                 self.muted = false;
+                self.reset_vad();
                 if has_mic {
                     self.signal(RtcMessage::signal(&self.cfg.session_id, RtcType::Unmute));
                 } else if let Some(src) = source {
@@ -507,6 +537,7 @@ impl Participant {
             }
             Command::Mute => {
                 self.muted = true;
+                self.reset_vad();
                 self.signal(RtcMessage::signal(&self.cfg.session_id, RtcType::Mute));
                 Ok(())
             }

@@ -47,6 +47,7 @@ impl Participant {
             .find_map(|l| l.strip_prefix("a=mid:"))
             .map(|m| m.trim().to_string());
         self.send_sdp(SessionDescription::offer(sdp), Via::Ws);
+        self.out.push_back(Output::Event(Event::OfferSent));
         // Trickle: like a browser, the offer carries no candidates; the host candidate follows.
         let cand = Candidate::host(self.cfg.local_addr, "udp")
             .map_err(|e| ParticipantError::Rtc(str0m::RtcError::Ice(e)))?;
@@ -85,8 +86,19 @@ impl Participant {
             },
             WsMessage::Vad(m) => {
                 let on = m.msg_type == RtcType::VoiceOn;
-                self.out
-                    .push_back(Output::Event(Event::VoiceActivity { on }));
+                let onset = if on {
+                    self.pubs
+                        .iter_mut()
+                        .find(|p| p.role == Role::Voice)
+                        .and_then(|p| p.voice_onset.take())
+                } else {
+                    None
+                };
+                self.out.push_back(Output::Event(Event::VoiceActivity {
+                    on,
+                    onset,
+                    at: self.input_at,
+                }));
                 Ok(())
             }
             WsMessage::Close { .. } => {
@@ -142,7 +154,9 @@ impl Participant {
         self.mark_answered();
         self.send_sdp(SessionDescription::answer(answer.to_sdp_string()), via);
         self.out
-            .push_back(Output::Event(Event::ServerOfferAnswered));
+            .push_back(Output::Event(Event::ServerOfferAnswered {
+                received: self.input_at,
+            }));
         Ok(())
     }
 

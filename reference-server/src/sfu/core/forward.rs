@@ -3,11 +3,11 @@
 
 use super::{Output, Sfu};
 use crate::sfu::event::{SfuEvent, TrackDirection};
-use crate::sfu::session::{SessionIdx, TrackAction};
+use crate::sfu::session::{Session, SessionIdx, TrackAction};
 use crate::sfu::simulcast::{
     HIGH_RATE, Layer, LayerChoice, RateMonitor, av1_keyframe_start, vp8_keyframe_start,
 };
-use crate::sfu::track::{Binding, SourceId, TrackCodec, TrackType, is_audio};
+use crate::sfu::track::{Binding, Source, SourceId, TrackCodec, TrackType, is_audio};
 use std::time::Instant;
 use str0m::bwe::Bitrate;
 use str0m::media::Rid;
@@ -70,6 +70,11 @@ impl Sfu {
         let Some(source) = self.sources.get_mut(&sid) else {
             return;
         };
+        if source.keyframes.due(rid, now) {
+            // A held keyframe request may go now (or its stream has just appeared). The publisher
+            // is the session being drained, so the PLI leaves with this drain.
+            send_pli(publisher, source, rid, now);
+        }
         if !source.enabled {
             return;
         }
@@ -169,21 +174,33 @@ impl Sfu {
             self.forwarded = Some((idx, kind));
         }
         if let Some(to) = want_keyframe {
-            self.request_layer_keyframe(idx, sid, to);
+            // A viewer waits to switch to this layer at its next keyframe.
+            self.request_keyframe(sid, Some(to), now);
         }
     }
 
-    /// Asks a simulcast publisher for a keyframe on one layer (a viewer waits to switch to it).
-    fn request_layer_keyframe(&mut self, owner: SessionIdx, sid: SourceId, rid: Rid) {
-        let Some(mid) = self.sources.get(&sid).map(|s| s.mid) else {
+    /// Asks a source's publisher for a keyframe on one layer, within the 1/s limit; a request
+    /// that cannot go now is held by the source and sent from [`Sfu::forward`] when it can.
+    pub(super) fn request_keyframe(&mut self, sid: SourceId, rid: Option<Rid>, now: Instant) {
+        let Some(src) = self.sources.get_mut(&sid) else {
             return;
         };
-        if let Some(p) = self.session_mut(owner)
-            && let Some(rx) = p.rtc.direct_api().stream_rx_by_mid(mid, Some(rid))
-        {
-            rx.request_keyframe(KeyframeRequestKind::Pli);
+        if !src.keyframes.request(rid, now) {
+            return;
         }
-        self.mark(owner);
+        let owner = src.owner;
+        let Some(p) = self
+            .sessions
+            .get_mut(owner.0 as usize)
+            .and_then(|s| s.as_mut())
+        else {
+            return;
+        };
+        send_pli(p, src, rid, now);
+        if !p.queued {
+            p.queued = true;
+            self.dirty.push(owner);
+        }
     }
 
     pub(super) fn bind(&mut self, rx: SessionIdx, sid: SourceId, mid: Mid, now: Instant) {
@@ -210,8 +227,7 @@ impl Sfu {
             pending: None,
         });
         let mime = src.codec.mime();
-        let owner = src.owner;
-        let (is_audio, m) = (is_audio(src.kind), src.mid);
+        let is_audio = is_audio(src.kind);
         if switchable && let Some(s) = self.session_mut(rx) {
             // Probe towards what `h` needs (rtcd's GCC ceiling is 1.5 × 2.5 Mbps).
             s.rtc
@@ -235,47 +251,34 @@ impl Sfu {
                 // rtcd's responder answers every NACK its buffer can: no resend-ratio cap.
                 tx.set_rtx_cache(history, NACK_HISTORY_AGE, None);
             }
-            if let Some(p) = self.session_mut(owner)
-                && let Some(rx) = p.rtc.direct_api().stream_rx_by_mid(m, rid)
-            {
-                rx.request_keyframe(KeyframeRequestKind::Pli);
-            }
-            self.mark(owner);
+            self.request_keyframe(sid, rid, now);
         }
     }
 
-    pub(super) fn keyframe_request(
-        &mut self,
-        idx: SessionIdx,
-        mid: Mid,
-        kind: KeyframeRequestKind,
-        now: Instant,
-    ) {
+    /// A viewer's PLI on an outgoing m-line: rtcd forwards it to the publisher as a fresh PLI for
+    /// the layer this viewer gets, at most once per second.
+    pub(super) fn keyframe_request(&mut self, idx: SessionIdx, mid: Mid, now: Instant) {
         let Some(sid) = self.session(idx).and_then(|s| s.out_source(mid)) else {
             return;
         };
-        let Some(src) = self.sources.get_mut(&sid) else {
+        let Some(src) = self.sources.get(&sid) else {
             return;
         };
-        if src
-            .last_pli
-            .is_some_and(|t| now < t + std::time::Duration::from_secs(1))
-        {
-            return;
-        }
-        src.last_pli = Some(now);
         let rid = src
             .bindings
             .iter()
             .find(|b| b.session == idx)
             .and_then(|b| b.rid);
-        let (owner, m) = (src.owner, src.mid);
-        if let Some(p) = self.session_mut(owner)
-            && let Some(rx) = p.rtc.direct_api().stream_rx_by_mid(m, rid)
-        {
-            rx.request_keyframe(kind);
-        }
-        self.mark(owner);
+        self.request_keyframe(sid, rid, now);
+    }
+}
+
+/// Sends a PLI for one layer of `src` from its publisher's session, if that incoming stream
+/// exists yet; marks the request sent.
+fn send_pli(publisher: &mut Session, src: &mut Source, rid: Option<Rid>, now: Instant) {
+    if let Some(rx) = publisher.rtc.direct_api().stream_rx_by_mid(src.mid, rid) {
+        rx.request_keyframe(KeyframeRequestKind::Pli);
+        src.keyframes.sent(rid, now);
     }
 }
 
@@ -299,12 +302,12 @@ impl Sfu {
                     b.pending = None;
                 } else {
                     b.pending = Some(rid);
-                    requests.push((src.owner, *id, rid));
+                    requests.push((*id, rid));
                 }
             }
         }
-        for (owner, sid, rid) in requests {
-            self.request_layer_keyframe(owner, sid, rid);
+        for (sid, rid) in requests {
+            self.request_keyframe(sid, Some(rid), now);
         }
     }
 }

@@ -68,7 +68,7 @@ impl Sfu {
             rids,
             enabled: true,
             bindings: Vec::new(),
-            last_pli: None,
+            keyframes: Default::default(),
             vad: Vad::default(),
         };
         self.out.push_back(Output::Event(SfuEvent::Tracks {
