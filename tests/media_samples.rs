@@ -4,7 +4,10 @@
 use std::path::Path;
 
 use callsbench::media::inspect::sha256_hex;
-use callsbench::media::{FileEntry, Manifest, Sample, SampleCache, builtin_dir, inspect};
+use callsbench::media::wire::video_packet_on_wire;
+use callsbench::media::{
+    FileEntry, Manifest, Sample, SampleCache, VideoSample, builtin_dir, inspect,
+};
 
 fn manifest() -> Manifest {
     Manifest::load(&builtin_dir().join("MANIFEST.toml")).expect("manifest parses")
@@ -23,6 +26,19 @@ fn entry<'a>(m: &'a Manifest, name: &str) -> &'a FileEntry {
         .iter()
         .find(|e| e.name == name)
         .unwrap_or_else(|| panic!("{name} in manifest"))
+}
+
+/// A stream of the video sample on the wire from its sender: every RTP payload the packetizer made
+/// plus the documented per-packet headers, over the sample's duration.
+fn sender_wire_kbps(name: &str) -> f64 {
+    let sample = VideoSample::load(&builtin_dir().join(name)).unwrap();
+    let bytes: usize = sample
+        .frames
+        .iter()
+        .flat_map(|f| f.packets.iter())
+        .map(|p| video_packet_on_wire(p.len()))
+        .sum();
+    bytes as f64 * 8.0 / sample.duration().as_secs_f64() / 1000.0
 }
 
 #[test]
@@ -95,21 +111,34 @@ fn samples_meet_the_issue_targets() {
             "{name}: constant rate"
         );
     }
-    let video = |name: &str, res: &str, fps: f64, kbps: f64| {
+    // `kbps` is what the target is stated in: the encoder's rate (VP8 payload, the manifest's mean) for
+    // the simulcast layers and the camera, as a browser sets them; the rate on the wire for the
+    // single-layer share, sized to the c7i table's ≈ 1.6 Mbps per screen viewer (calls-loadtest.md
+    // §2.6), which counts the RTP, SRTP, UDP, IP and Ethernet headers too.
+    let video = |name: &str, res: &str, fps: f64, kbps: f64, want: f64| {
         let e = entry(&m, name);
         assert_eq!(e.resolution, res, "{name}");
         assert_eq!(e.fps, fps, "{name}");
         assert!(
-            (e.mean_kbps - kbps).abs() <= kbps * 0.05,
-            "{name}: {} kbps, want ≈ {kbps}",
+            (kbps - want).abs() <= want * 0.05,
+            "{name}: {kbps:.1} kbps, want ≈ {want} ({} kbps of VP8)",
             e.mean_kbps
         );
         e.keyframe_interval_s
     };
-    assert!(video("screen.ivf", "1920x1080", 20.0, 1600.0) <= 2.0);
-    assert!(video("screen_h.ivf", "1920x1080", 20.0, 2500.0) <= 2.0);
-    assert!(video("screen_l.ivf", "1920x1080", 5.0, 500.0) <= 2.0);
-    video("camera.ivf", "640x360", 30.0, 500.0);
+    let payload = |name: &str| entry(&m, name).mean_kbps;
+    let screen_wire = sender_wire_kbps("screen.ivf");
+    assert!(
+        screen_wire > payload("screen.ivf") * 1.05,
+        "headers: {screen_wire:.1} kbps on the wire from {} kbps of VP8",
+        payload("screen.ivf")
+    );
+    assert!(video("screen.ivf", "1920x1080", 20.0, screen_wire, 1600.0) <= 2.0);
+    let h = payload("screen_h.ivf");
+    assert!(video("screen_h.ivf", "1920x1080", 20.0, h, 2500.0) <= 2.0);
+    let l = payload("screen_l.ivf");
+    assert!(video("screen_l.ivf", "1920x1080", 5.0, l, 500.0) <= 2.0);
+    video("camera.ivf", "640x360", 30.0, payload("camera.ivf"), 500.0);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 # Needs Debian's ffmpeg (libopus, libvpx), espeak-ng, sox, fonts-dejavu-core and python3 (stdlib only).
 #
 #   scenarios/media/make-media.sh            # all samples + MANIFEST.toml
+#   scenarios/media/make-media.sh screen.ivf # only the named samples; the others stay as committed
 #   scenarios/media/make-media.sh levels IN.wav OUT.ogg   # a .levels sidecar for your own Opus file
 #
 # Audio sizes: the on-wire overhead per audio packet is 76 B (RTP 12, header extensions 12, SRTP tag 10,
@@ -54,12 +55,24 @@ if [[ "${1:-}" == levels ]]; then
     exit 0
 fi
 
+# Sample names given as arguments: only those are encoded (MANIFEST.toml is still re-measured for every
+# file). VP8 encodes with libvpx's realtime deadline and a positive -cpu-used pick their speed from the
+# encode time, so they are not bit-reproducible; this keeps the committed ones when another sample changes.
+ALL=(speech-89.ogg speech-97.ogg conversation.ogg screen.ivf screen_h.ivf screen_l.ivf camera.ivf)
+ONLY=("$@")
+for name in "${ONLY[@]}"; do
+    [[ " ${ALL[*]} " == *" $name "* ]] || { echo "unknown sample $name (one of: ${ALL[*]})" >&2; exit 2; }
+done
+wanted() { [[ ${#ONLY[@]} -eq 0 || " ${ONLY[*]} " == *" $1 "* ]]; }
+
 COMMANDS="$WORK/commands.tsv"
 : >"$COMMANDS"
-# Runs an encode command and records it (with the scratch folder written as $WORK) for the manifest.
+# Runs an encode command and records it (with the scratch folder written as $WORK) for the manifest;
+# a sample not wanted this time is left alone (the manifest keeps the command that made it).
 record() {
     local name="$1"
     shift
+    wanted "$name" || return 0
     local cmd="$*"
     printf '%s\t%s\n' "$name" "${cmd//$WORK/\$WORK}" >>"$COMMANDS"
     (cd "$HERE" && "$@")
@@ -119,7 +132,7 @@ opus() { # in.wav bitrate out.ogg
     record "$3" "${FF[@]}" -i "$1" -map_metadata -1 -c:a libopus -b:a "$2" -vbr off -application voip \
         -frame_duration 20 -ar 48000 -ac 1 -page_duration 20000 -serial_offset 1 \
         -fflags +bitexact -flags:a +bitexact "$3"
-    levels "$1" "$HERE/$3"
+    if wanted "$3"; then levels "$1" "$HERE/$3"; fi
 }
 opus "$WORK/speech.wav" 58800 speech-89.ogg
 opus "$WORK/speech.wav" 66800 speech-97.ogg
@@ -178,7 +191,11 @@ vp8() { # graph fps bitrate gop out [deadline cpu-used]
         -qmin 2 -qmax 63 -g "$4" -keyint_min "$4" -auto-alt-ref 0 -lag-in-frames 0 -static-thresh 0 \
         -fflags +bitexact -flags:v +bitexact -f ivf "$5"
 }
-vp8 "$(screen_graph 20)" 20 1600k 40 screen.ivf
+# The single-layer share is sized so a viewer receives ~1.6 Mbit/s on the wire, the per-viewer rate of
+# the 2024 c7i table (specs/calls-loadtest.md §2.6): each forwarded video packet adds ~90 B (descriptor,
+# RTP and extensions, SRTP, UDP, IP, Ethernet) to ~1170 B of VP8, x1.08, so ~1.48 Mbit/s of VP8. A
+# negative -cpu-used fixes libvpx's realtime speed, which makes the encode bit-reproducible.
+vp8 "$(screen_graph 20)" 20 1490k 40 screen.ivf realtime -4
 vp8 "$(screen_graph 20)" 20 2500k 40 screen_h.ivf
 # At 5 fps the realtime encoder cannot get 1080p text under ~550 kbps even at its top quantizer (a 2 s
 # GOP of large keyframes), so the l layer uses the better "good" mode; it undershoots, so ask for more.
@@ -190,10 +207,15 @@ vp8 "$camera_graph" 30 500k 60 camera.ivf
 
 # ---------------------------------------------------------------------------------------------------
 # MANIFEST.toml, measured from the files with ffprobe (the Rust tests re-measure them independently).
-python3 - "$HERE" "$COMMANDS" <<'PY'
-import hashlib, json, os, subprocess, sys
+python3 - "$HERE" "$COMMANDS" "${ALL[*]}" <<'PY'
+import hashlib, json, os, subprocess, sys, tomllib
 here, commands_file = sys.argv[1], sys.argv[2]
 commands = dict(line.rstrip("\n").split("\t", 1) for line in open(commands_file))
+# Samples not re-encoded this time keep the command recorded when they were made.
+if os.path.exists(os.path.join(here, "MANIFEST.toml")):
+    with open(os.path.join(here, "MANIFEST.toml"), "rb") as f:
+        for old in tomllib.load(f).get("file", []):
+            commands.setdefault(old["name"], old["command"])
 
 def tool_version(cmd, prefix):
     out = subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()
@@ -214,8 +236,7 @@ def q(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 entries = []
-for name in ["speech-89.ogg", "speech-97.ogg", "conversation.ogg", "screen.ivf", "screen_h.ivf",
-             "screen_l.ivf", "camera.ivf"]:
+for name in sys.argv[3].split():
     path = os.path.join(here, name)
     info = probe(path)
     st = info["streams"][0]

@@ -100,13 +100,14 @@ impl MediaChoice {
                 speech: vec!["speech-89.ogg"],
                 screen: "screen.ivf",
                 note: "speech-89.ogg (89 kbps on the wire, like the 2023 audio.ogg); the 2023 \
-                       screen sample is unknown, screen.ivf (1.6 Mbps) is used",
+                       screen sample is unknown, screen.ivf (1.6 Mbps per viewer on the wire) \
+                       is used",
             },
             Family::C7i => Self {
                 speech: vec!["speech-97.ogg", "conversation.ogg"],
                 screen: "screen.ivf",
                 note: "speech-97.ogg and conversation.ogg (97 kbps on the wire) and screen.ivf \
-                       (1.6 Mbps), matching the 2024 samples",
+                       (1.6 Mbps per viewer on the wire), matching the 2024 samples",
             },
         }
     }
