@@ -381,6 +381,11 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!(got.0, Some(WsMessage::Rtc(m)));
+        // The wake follows the delivery on the link's task: wait for it instead of racing it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while woken.load(Ordering::Relaxed) == 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         assert_eq!(woken.load(Ordering::Relaxed), 1);
         assert_eq!(link.stats.unrouted.load(Ordering::Relaxed), 1);
 
