@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::flow::Flows;
 use super::model::{CapacityModel, ErrorSummary, FitError, Observation, error_pct};
-use super::render::{Align, TextTable, error_summary_table, fixed, signed_pct};
+use super::render::{Align, TextTable, coefficients_table, error_summary_table, fixed, signed_pct};
 use super::table::BenchmarkTable;
 use crate::report::{FlowCounts, ReadError, RunResult};
 
@@ -220,29 +220,7 @@ pub fn render_calibration(c: &Calibration) -> String {
             None => String::new(),
         }
     );
-    let mut terms = TextTable::new(&[
-        ("model", Align::Left),
-        ("term", Align::Left),
-        ("coefficient", Align::Right),
-        ("unit", Align::Left),
-    ]);
-    let m = &c.model;
-    for (name, lin) in [
-        ("cpu", &m.cpu),
-        ("memory", &m.memory),
-        ("bandwidth out", &m.bandwidth_out),
-        ("bandwidth in", &m.bandwidth_in),
-    ] {
-        for t in &lin.terms {
-            terms.row(vec![
-                name.to_owned(),
-                t.name.to_owned(),
-                format!("{:.4e}", t.coefficient),
-                t.unit.to_owned(),
-            ]);
-        }
-    }
-    out += &terms.render();
+    out += &coefficients_table(&c.model);
     out += "\nfit error (in-sample: each observation against the model fit to all of them):\n";
     let mut t = TextTable::new(&[
         ("#", Align::Right),

@@ -16,7 +16,7 @@ use super::flow::CallMix;
 use super::model::{Validation, leave_one_out};
 use super::offloader::{self, OffloaderArgs};
 use super::planner::{self, DEFAULT_HEADROOM_PCT};
-use super::render::{Align, TextTable, error_summary_table, fixed, signed_pct};
+use super::render::{Align, TextTable, coefficients_table, error_summary_table, fixed, signed_pct};
 use super::table::BenchmarkTable;
 use crate::cli::EXIT_FAILED;
 
@@ -242,29 +242,7 @@ pub fn render_validation(v: &Validation) -> String {
         &v.bandwidth_in,
     );
     out.push_str("\ncoefficients fit to all rows (what `plan` uses):\n");
-    let mut c = TextTable::new(&[
-        ("model", Align::Left),
-        ("term", Align::Left),
-        ("coefficient", Align::Right),
-        ("unit", Align::Left),
-    ]);
-    let m = &v.full_fit;
-    for (name, lin) in [
-        ("cpu", &m.cpu),
-        ("memory", &m.memory),
-        ("bandwidth out", &m.bandwidth_out),
-        ("bandwidth in", &m.bandwidth_in),
-    ] {
-        for t in &lin.terms {
-            c.row(vec![
-                name.to_owned(),
-                t.name.to_owned(),
-                format!("{:.4e}", t.coefficient),
-                t.unit.to_owned(),
-            ]);
-        }
-    }
-    out.push_str(&c.render());
+    out.push_str(&coefficients_table(&v.full_fit));
     out.push('\n');
     out
 }

@@ -122,6 +122,32 @@ pub fn error_summary_table(
     s.render()
 }
 
+/// The fitted coefficients of a capacity model, one row per term of each resource's linear model.
+pub fn coefficients_table(m: &super::model::CapacityModel) -> String {
+    let mut table = TextTable::new(&[
+        ("model", Align::Left),
+        ("term", Align::Left),
+        ("coefficient", Align::Right),
+        ("unit", Align::Left),
+    ]);
+    for (name, lin) in [
+        ("cpu", &m.cpu),
+        ("memory", &m.memory),
+        ("bandwidth out", &m.bandwidth_out),
+        ("bandwidth in", &m.bandwidth_in),
+    ] {
+        for t in &lin.terms {
+            table.row(vec![
+                name.to_owned(),
+                t.name.to_owned(),
+                format!("{:.4e}", t.coefficient),
+                t.unit.to_owned(),
+            ]);
+        }
+    }
+    table.render()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
