@@ -117,6 +117,18 @@ impl Stream {
         self.reported_lost = self.reported_lost.max(lost);
         (d_expected, d_lost)
     }
+
+    /// [`Stream::loss_delta`], also added to the participant's group figures. Group loss is voice
+    /// only: lost video is resent on NACK, so its residual loss says how well retransmission
+    /// worked, not what the network dropped.
+    fn loss_delta_into(&mut self, group: &mut GroupFigures) -> (u64, u64) {
+        let (expected, lost) = self.loss_delta();
+        if self.kind == TrackKind::Audio {
+            group.expected += expected;
+            group.lost += lost;
+        }
+        (expected, lost)
+    }
 }
 
 #[derive(Debug)]
@@ -237,13 +249,7 @@ impl RunSink {
         for part in self.parts.values_mut() {
             let group = self.groups.entry(part.meta.group).or_default();
             for s in part.streams.values_mut() {
-                let (expected, lost) = s.loss_delta();
-                // Group loss is voice only: lost video is resent on NACK, so its residual loss
-                // says how well retransmission worked, not what the network dropped.
-                if s.kind == TrackKind::Audio {
-                    group.expected += expected;
-                    group.lost += lost;
-                }
+                let (expected, lost) = s.loss_delta_into(group);
                 if expected > 0 {
                     self.shared.counters.media_quality(s.kind, expected, lost);
                     self.recorder.record(Record::StreamLoss {
@@ -302,13 +308,7 @@ impl RunSink {
         for part in self.parts.values_mut() {
             let group = self.groups.entry(part.meta.group).or_default();
             for s in part.streams.values_mut() {
-                let (expected, lost) = s.loss_delta();
-                // Group loss is voice only: lost video is resent on NACK, so its residual loss
-                // says how well retransmission worked, not what the network dropped.
-                if s.kind == TrackKind::Audio {
-                    group.expected += expected;
-                    group.lost += lost;
-                }
+                let (expected, lost) = s.loss_delta_into(group);
                 self.shared.counters.media_quality(s.kind, expected, lost);
             }
         }
