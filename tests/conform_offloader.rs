@@ -3,9 +3,11 @@
 //! backend, and none of the real service's known defects may be observed.
 //! Docker is required for the Docker case: it fails, with a message, when the engine is unreachable.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use support::{callsref, root};
 
 use callsbench::conform::offloader::{Options, run};
 use callsbench::conform::{Outcome, Report};
@@ -26,27 +28,6 @@ fn docker_turn() -> std::fs::File {
         .unwrap();
     file.lock().unwrap();
     file
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The callsref binary next to this test's target directory, built if needed.
-fn callsref() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "callsref", "--bin", "callsref"])
-        .current_dir(root())
-        .status()
-        .expect("cargo build callsref");
-    assert!(status.success(), "building callsref failed");
-    // target/debug/deps/<this test> → target/debug/callsref
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("callsref")
 }
 
 fn require_docker_and_image() {

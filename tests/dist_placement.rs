@@ -6,12 +6,14 @@
 //! 127.0.0.2 half way: no call is placed there afterwards, the calls already there keep running
 //! (still listed after the drain) and the per-host record in the results says so.
 
+mod support;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command as Process;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::callsref;
 
 use callsbench::engine::driver::{Driver, DriverConfig, EventSink};
 use callsbench::engine::participant::{Command, Event, ParticipantConfig};
@@ -50,26 +52,6 @@ impl Log {
             .filter(|evs| evs.iter().any(&f))
             .count()
     }
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The callsref binary next to this test's target directory, built if needed.
-fn callsref() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Process::new(cargo)
-        .args(["build", "--quiet", "-p", "callsref", "--bin", "callsref"])
-        .current_dir(root())
-        .status()
-        .expect("cargo build callsref");
-    assert!(status.success(), "building callsref failed");
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("callsref")
 }
 
 async fn wait_for(what: &str, deadline: Duration, mut ok: impl FnMut() -> bool) {

@@ -9,39 +9,22 @@
 //!   has a row per host, both hosts took calls, every call is whole on one host, none was placed on
 //!   the drained host after its drain.
 
+mod support;
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::{callsref, root};
 
 use callsbench::report::RunResult;
 use callsbench::target::embedded::EmbeddedSfu;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("callsbench-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// The callsref binary next to this test's target directory, built if needed.
-fn callsref() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "callsref", "--bin", "callsref"])
-        .current_dir(root())
-        .status()
-        .expect("cargo build callsref");
-    assert!(status.success(), "building callsref failed");
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("callsref")
 }
 
 fn callsbench(args: &[&str]) -> Command {

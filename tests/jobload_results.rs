@@ -3,26 +3,14 @@
 //! summary validates against the committed schema and carries the `job_load` section, and its
 //! series adds up to the same job counts.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Command;
+use support::{callsref, root};
 
 use callsbench::report::RunResult;
 use callsbench::report::schema::validate;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `callsbench run` finds `callsref` next to itself; make sure it is built.
-fn build_callsref() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "callsref", "--bin", "callsref"])
-        .current_dir(root())
-        .status()
-        .expect("cargo build callsref");
-    assert!(status.success(), "building callsref failed");
-}
 
 fn callsbench(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_callsbench"))
@@ -34,7 +22,7 @@ fn callsbench(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn process_backend_job_load_writes_a_results_directory_report_renders() {
-    build_callsref();
+    callsref();
     let tmp = std::env::temp_dir().join(format!("callsbench-jobload-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).unwrap();
